@@ -1,0 +1,137 @@
+"""The experiment runner: pretrain (shared, cached), specialize, evaluate, store.
+
+A run is identified by its key (strategy, parameters, domain content, scale, domain
+tokens, seed). A finished run is found in the store and returned, never silently
+redone (`force=True` redoes it); a killed run resumes from its training checkpoints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from domains.errors import SpecplanError
+
+
+@dataclass
+class RunPlan:
+    """What to run: strategies x domains at one scale."""
+
+    strategies: list[str]
+    domains: list[str]
+    scale: str = "tiny"
+    seed: int = 0
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per strategy
+    n_domain_tokens: int | None = None
+    storage: str | None = None
+    root: Path | None = None  # artifacts and saved models (default: .specplan/)
+    force: bool = False
+    progress: bool = True
+
+
+def run_key(strategy: Any, domain: Any, scale: str, n_domain_tokens: int, seed: int) -> str:
+    blob = json.dumps(
+        {"strategy": strategy.name, "params": strategy.get_params(), "domain": domain.name,
+         "fingerprint": domain.fingerprint, "scale": scale,
+         "n_domain_tokens": n_domain_tokens, "seed": seed},
+        sort_keys=True, default=repr,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for pkg in ("specplan", "torch", "transformers", "tokenizers", "optuna", "numpy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _log(msg: str, progress: bool) -> None:
+    if progress:
+        from tqdm.auto import tqdm
+
+        tqdm.write(msg)
+
+
+def run_one(strategy: Any, domain: Any, ws: Any, *, study: Any, root: Path,
+            force: bool = False) -> dict[str, Any]:
+    """Run (or fetch) one strategy on one domain; returns the stored record."""
+    from planner.store import add_run, find_run
+
+    scale = ws.scale.name
+    key = run_key(strategy, domain, scale, ws.n_domain_tokens, ws.seed)
+    if not force:
+        done = find_run(study, key)
+        if done is not None:
+            _log(f"[{strategy.name} / {domain.name}] finished run {key} reused "
+                 f"(test ppl {done['test_ppl']:.2f})", ws.progress)
+            return done
+    t0 = time.perf_counter()
+    strategy.pretrain(ws)
+    model = strategy.specialize(domain, ws)
+    result = strategy.evaluate(model, domain, ws)
+    wall = time.perf_counter() - t0
+    model_path = root / "models" / key
+    model.save(model_path, tokenizer=ws.tokenizer)
+    record = {
+        "run_key": key, "strategy": strategy.name, "paper_name": strategy.paper_name,
+        "domain": domain.name, "source": getattr(domain, "source", ""), "scale": scale,
+        "seed": ws.seed, "params": strategy.get_params(),
+        "n_domain_tokens": int(ws.n_domain_tokens),
+        "pretraining_flops": model.cost.pretraining_flops,
+        "specialization_flops": model.cost.specialization_flops,
+        "inference_flops_per_token": model.cost.inference_flops_per_token,
+        "inference_params": model.n_params,
+        "pretraining_params": model.cost.pretraining_params,
+        "cost_components": dict(model.cost.components),
+        "test_ppl": result.perplexity, "test_nll": result.nll, "test_tokens": result.n_tokens,
+        "test_ppl_before_finetune": model.info.get("test_ppl_before_finetune"),
+        "wall_s": wall, "model_path": str(model_path),
+        "datetime": time.strftime("%Y-%m-%dT%H:%M:%S"), "versions": versions(),
+        "info": model.info,
+    }
+    add_run(study, record)
+    _log(f"[{strategy.name} / {domain.name}] test ppl {result.perplexity:.2f} "
+         f"(before fine-tuning {record['test_ppl_before_finetune'] or float('nan'):.2f}), "
+         f"{wall:.0f} s, stored as {key}", ws.progress)
+    return record
+
+
+def run_plan(plan: RunPlan) -> list[dict[str, Any]]:
+    """Run every strategy on every domain, sharing one workspace (tokenizer, corpora,
+    pretraining artifacts). A failing run is reported and the others go on; finished
+    runs are stored as they finish."""
+    from domains import get_domain
+    from planner.store import open_study
+    from strategies.registry import create_strategy
+    from strategies.workspace import Workspace
+
+    study = open_study(plan.storage)
+    root = Path(plan.root) if plan.root is not None else Path(".specplan")
+    ws = Workspace(plan.scale, root=root, seed=plan.seed, n_domain_tokens=plan.n_domain_tokens,
+                   progress=plan.progress)
+    domains = [get_domain(d) for d in plan.domains]
+    records, failures = [], []
+    for name in plan.strategies:
+        params = {"scale": plan.scale, "seed": plan.seed, **plan.params.get(name, {})}
+        strategy = create_strategy(name, **params)
+        for domain in domains:
+            try:
+                records.append(run_one(strategy, domain, ws, study=study, root=root,
+                                       force=plan.force))
+            except SpecplanError as err:
+                failures.append(f"{name} on {domain.name}: {err}")
+                _log(f"[{name} / {domain.name}] failed: {err}", True)
+    if failures and not records:
+        raise SpecplanError("every run failed; first: " + failures[0])
+    return records

@@ -1,0 +1,121 @@
+"""The results store: every run is one COMPLETE trial of an Optuna study.
+
+SQLite by default (`sqlite:///specplan.db`), any Optuna storage URL otherwise (a
+PostgreSQL URL lets several machines share one sweep); `optuna-dashboard URL` opens the
+same storage. A trial's value is the run's test perplexity; its user attributes hold
+the whole record (strategy, domain, scale, parameters, measured FLOPs per bucket, wall
+time, tokens, perplexities before and after fine-tuning, seed, package versions).
+
+A trial is written once, when the run has finished, so a finished run is never lost
+and a killed run leaves nothing half-written (its training checkpoints live on disk).
+Importing this module does not import torch (optuna and pandas only).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from domains.errors import SpecplanError
+
+DEFAULT_STORAGE = "sqlite:///specplan.db"
+STUDY_NAME = "specplan-runs"
+
+# Columns of `load_runs`, in order (the contract the performance model and reports use).
+RUN_COLUMNS = [
+    "run_key", "strategy", "paper_name", "domain", "source", "scale", "seed", "params",
+    "n_domain_tokens", "pretraining_flops", "specialization_flops",
+    "inference_flops_per_token", "inference_params", "pretraining_params",
+    "test_ppl", "test_nll", "test_tokens", "test_ppl_before_finetune",
+    "wall_s", "model_path", "datetime", "versions", "info",
+]
+
+
+class StorageError(SpecplanError):
+    """The results storage cannot be opened or read."""
+
+
+def open_study(storage: str | None = None, *, create: bool = True) -> Any:
+    """Open (or create) the runs study in an Optuna storage URL."""
+    import optuna
+
+    url = storage or DEFAULT_STORAGE
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        if create:
+            return optuna.create_study(study_name=STUDY_NAME, storage=url,
+                                       direction="minimize", load_if_exists=True)
+        return optuna.load_study(study_name=STUDY_NAME, storage=url)
+    except KeyError:
+        raise StorageError(f"storage {url!r} holds no specplan runs yet") from None
+    except Exception as err:  # sqlalchemy / optuna raise many kinds on a bad URL
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise StorageError(f"cannot open storage URL {url!r}: {msg}") from err
+
+
+def find_run(study: Any, run_key: str) -> dict[str, Any] | None:
+    """The stored record of a finished run with this key, if any."""
+    import optuna
+
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if trial.user_attrs.get("run_key") == run_key:
+            return dict(trial.user_attrs)
+    return None
+
+
+def add_run(study: Any, record: dict[str, Any]) -> None:
+    """Store one finished run as a COMPLETE trial (value = test perplexity)."""
+    import optuna
+
+    attrs = {k: _plain(v) for k, v in record.items()}
+    dist = optuna.distributions.CategoricalDistribution
+    params = {"strategy": record["strategy"], "domain": record["domain"],
+              "scale": record["scale"]}
+    trial = optuna.trial.create_trial(
+        params=params,
+        distributions={k: dist([v]) for k, v in params.items()},
+        value=float(record["test_ppl"]),
+        user_attrs=attrs,
+    )
+    study.add_trial(trial)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe values for Optuna user attributes."""
+    return json.loads(json.dumps(value, default=repr))
+
+
+def load_runs(storage: str | None = None) -> Any:
+    """All stored runs as a pandas DataFrame with `RUN_COLUMNS` (empty if none)."""
+    import pandas as pd
+
+    try:
+        study = open_study(storage, create=False)
+    except StorageError as err:
+        if "holds no specplan runs" in str(err):
+            return pd.DataFrame(columns=RUN_COLUMNS)
+        raise
+    rows = [dict(t.user_attrs) for t in study.get_trials(deepcopy=False)
+            if t.state.name == "COMPLETE"]
+    frame = pd.DataFrame(rows)
+    for col in RUN_COLUMNS:
+        if col not in frame.columns:
+            frame[col] = None
+    return frame[RUN_COLUMNS + [c for c in frame.columns if c not in RUN_COLUMNS]]
+
+
+def export_runs(storage: str | None, path: str) -> int:
+    """Write the runs to .csv, .parquet or .json; returns the number of rows."""
+    frame = load_runs(storage)
+    if path.endswith(".parquet"):
+        frame.assign(
+            params=frame["params"].map(json.dumps), info=frame["info"].map(json.dumps),
+            versions=frame["versions"].map(json.dumps),
+        ).to_parquet(path)
+    elif path.endswith(".json"):
+        frame.to_json(path, orient="records", indent=1)
+    else:
+        frame.to_csv(path, index=False)
+    return len(frame)

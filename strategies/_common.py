@@ -1,0 +1,172 @@
+"""Shared building blocks of the strategies: pretrain a GPT-2 LM on generic text (cached,
+shared by every domain), then fine-tune a fresh copy per domain with early stopping."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from strategies.base import Cost, SpecializedModel, Strategy, default_specialize_tokens
+from strategies.flops import forward_flops_per_token, train_flops
+from strategies.scales import ModelSpec, Scale
+
+if TYPE_CHECKING:
+    from domains import Domain
+    from strategies.workspace import Workspace
+
+
+def finetune_key(strategy: Strategy, domain: Domain, ws: Workspace, tag: str = "ft") -> str:
+    return f"{strategy.pretrain_key()}-{tag}-{domain.fingerprint[:12]}-{ws.n_domain_tokens}"
+
+
+def finetune_and_package(
+    strategy: Strategy,
+    model: Any,
+    domain: Domain,
+    ws: Workspace,
+    *,
+    pretraining_flops: float,
+    pretraining_params: int,
+    info: dict[str, Any] | None = None,
+    components: dict[str, float] | None = None,
+    extra_specialization_flops: float = 0.0,
+    lr: float | None = None,
+    tag: str = "ft",
+    **finetune_kwargs: Any,
+) -> SpecializedModel:
+    """Measure perplexity before, fine-tune with early stopping, package the result.
+
+    The specialization bucket is charged what the fine-tune actually spent (steps run,
+    including those after the best checkpoint), plus `extra_specialization_flops`
+    (e.g. importance-sampled pretraining, teacher forward passes).
+    """
+    from strategies.models import count_params
+    from strategies.workspace import spec_of
+
+    before = ws.perplexity(model, domain, split="test")
+    result = ws.finetune(model, domain, key=finetune_key(strategy, domain, ws, tag),
+                         desc=f"{strategy.name}:{domain.name} fine-tune", lr=lr,
+                         **finetune_kwargs)
+    spec = spec_of(model)
+    spec_flops = result.flops + extra_specialization_flops
+    comps = {"finetune": result.flops, **(components or {})}
+    cost = Cost(
+        pretraining_flops=pretraining_flops,
+        specialization_flops=spec_flops,
+        inference_flops_per_token=forward_flops_per_token(spec),
+        inference_params=count_params(model),
+        pretraining_params=pretraining_params,
+        components=comps,
+    )
+    meta = {
+        "test_ppl_before_finetune": before.perplexity,
+        "finetune_steps": result.steps,
+        "finetune_best_step": result.best_step,
+        "finetune_flops_to_best": result.flops_to_best,
+        "finetune_wall_s": result.wall_s,
+        "finetune_stopped_early": result.stopped_early,
+        "finetune_resumed_from": result.resumed_from,
+        "best_valid_loss": result.best_valid_loss,
+        "n_domain_tokens": ws.n_domain_tokens,
+        **(info or {}),
+    }
+    return SpecializedModel(model=model, strategy=strategy.name, domain=domain.name,
+                            cost=cost, info=meta)
+
+
+class PretrainFinetuneStrategy(Strategy):
+    """Pretrain one model on generic text (shared), fine-tune it per domain.
+
+    Subclasses choose the model (`_model`) and whether pretraining happens.
+    """
+
+    _use_large: bool = False
+    _pretrains: bool = True
+    _specialization_params = frozenset({"finetune_lr"})
+
+    def __init__(self, *, scale: str = "tiny", seed: int = 0,
+                 n_pretrain_tokens: int | None = None,
+                 finetune_lr: float | None = None) -> None:
+        self.scale = scale
+        self.seed = seed
+        self.n_pretrain_tokens = n_pretrain_tokens
+        self.finetune_lr = finetune_lr
+
+    from strategies._validation import NONE, Interval
+
+    _parameter_constraints = {
+        "seed": [Interval(int, 0, None)],
+        "n_pretrain_tokens": [NONE, Interval(int, 1, None)],
+        "finetune_lr": [NONE, Interval(float, 0, None, closed="neither")],
+    }
+    del NONE, Interval
+
+    def _model(self, scale: Scale) -> ModelSpec:
+        return scale.large if self._use_large else scale.small
+
+    def _pretrain_tokens(self, scale: Scale) -> int:
+        if self.n_pretrain_tokens is not None:
+            return self.n_pretrain_tokens
+        return scale.large_pretrain_tokens if self._use_large else scale.pretrain_tokens
+
+    def estimate_cost(self, *, n_domain_tokens: float, n_pretrain_tokens: float | None = None,
+                      n_specialize_tokens: float | None = None,
+                      scale: str | Scale | None = None) -> Cost:
+        self._validate()
+        s = self._scale_for(scale)
+        spec = self._model(s)
+        pre_tokens = 0.0 if not self._pretrains else (
+            n_pretrain_tokens if n_pretrain_tokens is not None else self._pretrain_tokens(s))
+        ft_tokens = (n_specialize_tokens if n_specialize_tokens is not None
+                     else default_specialize_tokens(s, n_domain_tokens))
+        pre = train_flops(spec, pre_tokens)  # ~6*N*D (Kaplan et al. 2020)
+        return Cost(
+            pretraining_flops=pre,
+            specialization_flops=train_flops(spec, ft_tokens),
+            inference_flops_per_token=forward_flops_per_token(spec),  # ~2*N per token
+            inference_params=spec.n_params,
+            pretraining_params=spec.n_params if self._pretrains else 0,
+            components={"pretraining": pre} if self._pretrains else {},
+        )
+
+    def pretrain(self, ws: Workspace) -> PretrainFinetuneStrategy:
+        self._validate()
+        spec = self._model(ws.scale)
+        if not self._pretrains:
+            self.pretrained_ = {"path": None, "record": {"flops": 0.0}}
+            return self
+        tokens = self._pretrain_tokens(ws.scale)
+        _, record = ws.pretrain_lm(spec, ws.generic_blocks(), key=self.pretrain_key(),
+                                   n_tokens=tokens, desc=f"{self.name} pretrain",
+                                   lr=ws.scale.lr * self._lr_scale(ws.scale))
+        self.pretrained_ = {"path": ws.artifact_dir(self.pretrain_key()), "record": record}
+        return self
+
+    def _lr_scale(self, scale: Scale) -> float:
+        return scale.large_lr_scale if self._use_large else 1.0
+
+    def _fresh_model(self, ws: Workspace) -> Any:
+        from transformers import GPT2LMHeadModel
+
+        from strategies.models import build_model
+
+        self._check_pretrained()
+        if self.pretrained_["path"] is None:
+            return build_model(self._model(ws.scale), seed=ws.seed, eos_token_id=ws.eos_id)
+        return GPT2LMHeadModel.from_pretrained(self.pretrained_["path"])
+
+    def specialize(self, domain: Domain, ws: Workspace) -> SpecializedModel:
+        self._check_pretrained()
+        model = self._fresh_model(ws)
+        spec = self._model(ws.scale)
+        pre_flops = float(self.pretrained_["record"]["flops"])
+        return finetune_and_package(
+            self, model, domain, ws, pretraining_flops=pre_flops,
+            pretraining_params=spec.n_params if self._pretrains else 0,
+            components={"pretraining": pre_flops} if self._pretrains else {},
+            **{"lr": self.finetune_lr, **self._finetune_overrides(ws)},
+        )
+
+    def _finetune_overrides(self, ws: Workspace) -> dict[str, Any]:
+        if self.finetune_lr is None and self._use_large:
+            return {"lr": ws.scale.finetune_lr * ws.scale.large_lr_scale}
+        return {}

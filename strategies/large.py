@@ -1,0 +1,28 @@
+"""`large` (the paper's LLM): pretrain the large model, fine-tune it per domain. Best
+perplexity but it breaks a small inference budget (771M vs 126M at paper scale: ~4x
+the serving cost, Table 2). Also the distillation teacher."""
+
+from __future__ import annotations
+
+from strategies._common import PretrainFinetuneStrategy
+
+
+class LargeStrategy(PretrainFinetuneStrategy):
+    """Large model, generic pretraining, then fine-tuning (LLM).
+
+    Args:
+        scale: `tiny`, `demo` or `paper`.
+        seed: model init and batch order.
+        n_pretrain_tokens: generic pretraining tokens (default: the scale's).
+        finetune_lr: fine-tuning learning rate (default: the scale's).
+    """
+
+    name = "large"
+    paper_name = "LLM"
+    summary = "pretrain the large model, fine-tune it; breaks a small inference budget"
+    charging = {
+        "pretraining": "large model on generic text (shared)",
+        "specialization": "early-stopped fine-tune of the large model",
+        "inference": "large model (about 4-6x the small one)",
+    }
+    _use_large = True

@@ -1,0 +1,37 @@
+"""`small` (the paper's SLM): pretrain the small model on generic text, fine-tune it on
+the domain with early stopping. The main baseline (paper §2.2, Table 4).
+
+- pretraining bucket: the small model's generic pretraining (shared by all domains);
+- specialization bucket: the early-stopped fine-tune;
+- inference: the small model.
+"""
+
+from __future__ import annotations
+
+from strategies._common import PretrainFinetuneStrategy
+
+
+class SmallStrategy(PretrainFinetuneStrategy):
+    """Small model, generic pretraining, then fine-tuning (SLM).
+
+    Args:
+        scale: `tiny`, `demo` or `paper`.
+        seed: model init and batch order.
+        n_pretrain_tokens: generic pretraining tokens (default: the scale's).
+        finetune_lr: fine-tuning learning rate (default: the scale's).
+
+    Example:
+        >>> from strategies.small import SmallStrategy
+        >>> cost = SmallStrategy(scale="paper").estimate_cost(n_domain_tokens=8_000_000)
+        >>> cost.inference_params < 130_000_000
+        True
+    """
+
+    name = "small"
+    paper_name = "SLM"
+    summary = "pretrain the small model on generic text, fine-tune on the domain"
+    charging = {
+        "pretraining": "small model on generic text (shared)",
+        "specialization": "early-stopped fine-tune of the small model",
+        "inference": "small model",
+    }
