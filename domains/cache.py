@@ -1,0 +1,79 @@
+"""The on-disk cache shared by every layer: parsed corpora, tokenizers, token streams.
+
+Everything under `cache_dir()` is derived data: deleting the folder is always safe (it is
+rebuilt on the next use). Entries are keyed by content hashes or by the size and modification
+time of their source files, never by position, so a stale entry is never read. Files are
+written to a temporary name and renamed into place, so two processes that fill the same
+entry at once cannot leave a torn file behind. Nothing is pickled: JSON, `.npz` and the
+tokenizer's own JSON files only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+ENV_VAR = "SPECPLAN_CACHE"
+
+
+def cache_dir(*parts: str) -> Path:
+    """The cache folder: `$SPECPLAN_CACHE` if set, else `~/.cache/specplan`; created on use.
+
+    Args:
+        *parts: optional sub-folders (e.g. ``cache_dir("tokenizers")``), created too.
+    """
+    root = os.environ.get(ENV_VAR) or os.path.join(os.path.expanduser("~"), ".cache", "specplan")
+    path = Path(root).joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def stable_hash(*items: Any, length: int = 64) -> str:
+    """A sha256 hex digest of JSON-serialisable items (dict keys sorted); stable across runs."""
+    h = hashlib.sha256()
+    for item in items:
+        h.update(json.dumps(item, sort_keys=True, default=str).encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()[:length]
+
+
+def file_stamp(paths: Iterable[Path]) -> list[tuple[str, int, int]]:
+    """(absolute path, size, mtime in ns) per file: a cheap key that changes when a file does."""
+    out = []
+    for p in paths:
+        st = Path(p).stat()
+        out.append((str(Path(p).resolve()), st.st_size, st.st_mtime_ns))
+    return out
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; cache entries are plain shared files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomically write `obj` as compact UTF-8 JSON."""
+    atomic_write_bytes(path, json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def read_json(path: Path) -> Any | None:
+    """The JSON in `path`, or None when it is missing or unreadable (a cache miss)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,60 @@
+"""Shared test fixtures. Keep this file small and generic; add fixtures with targeted edits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def specplan_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test session gets its own empty specplan cache (and never reaches the network)."""
+    path = tmp_path_factory.mktemp("specplan-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SPECPLAN_CACHE", str(path))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("HF_DATASETS_OFFLINE", "1")
+        mp.setenv("TRANSFORMERS_OFFLINE", "1")
+        mp.setenv("TOKENIZERS_PARALLELISM", "false")
+        yield path
+
+
+@pytest.fixture(scope="session")
+def torch_threads() -> None:
+    """Tiny models train faster on one thread (and do not fight the other tests)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def news_domain(specplan_cache: Path):  # type: ignore[no-untyped-def]
+    from domains import get_domain
+
+    return get_domain("news")
+
+
+@pytest.fixture(scope="session")
+def biomedical_domain(specplan_cache: Path):  # type: ignore[no-untyped-def]
+    from domains import get_domain
+
+    return get_domain("biomedical")
+
+
+@pytest.fixture(scope="session")
+def micro_ws(specplan_cache: Path, tmp_path_factory: pytest.TempPathFactory, torch_threads: None):  # type: ignore[no-untyped-def]
+    """A workspace at the `micro` scale (smaller than tiny) for contract tests."""
+    from planner.testing import micro_scale
+    from strategies.workspace import Workspace
+
+    return Workspace(micro_scale(), root=tmp_path_factory.mktemp("micro-ws"), progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_ws(specplan_cache: Path, tmp_path_factory: pytest.TempPathFactory, torch_threads: None):  # type: ignore[no-untyped-def]
+    """A workspace at the `tiny` scale, shared by the strategy tests of a session."""
+    from strategies.workspace import Workspace
+
+    return Workspace("tiny", root=tmp_path_factory.mktemp("tiny-ws"), progress=False)
