@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -92,6 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecplanError as err:
         print(f"specplan {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `specplan ... | head`: the reader left; not an error
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the final flush
+        except OSError:
+            pass
+        return 0
     except KeyboardInterrupt:
         print(f"specplan {args.command}: interrupted; finished work is kept", file=sys.stderr)
         return 130

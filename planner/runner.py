@@ -107,6 +107,22 @@ def run_one(strategy: Any, domain: Any, ws: Any, *, study: Any, root: Path,
     return record
 
 
+def configure_threads(scale: str) -> None:
+    """Models under ~1M parameters train fastest on one thread (the per-op overhead
+    dominates); larger ones use every core. SPECPLAN_THREADS overrides."""
+    import os
+
+    import torch
+
+    from strategies.scales import get_scale
+
+    wanted = os.environ.get("SPECPLAN_THREADS")
+    if wanted:
+        torch.set_num_threads(max(1, int(wanted)))
+    elif get_scale(scale).small.n_embd < 128:
+        torch.set_num_threads(1)
+
+
 def run_plan(plan: RunPlan) -> list[dict[str, Any]]:
     """Run every strategy on every domain, sharing one workspace (tokenizer, corpora,
     pretraining artifacts). A failing run is reported and the others go on; finished
@@ -117,6 +133,7 @@ def run_plan(plan: RunPlan) -> list[dict[str, Any]]:
     from strategies.workspace import Workspace
 
     study = open_study(plan.storage)
+    configure_threads(plan.scale)
     root = Path(plan.root) if plan.root is not None else Path(".specplan")
     ws = Workspace(plan.scale, root=root, seed=plan.seed, n_domain_tokens=plan.n_domain_tokens,
                    progress=plan.progress)

@@ -125,7 +125,16 @@ def get_strategy_class(name: str) -> type[Strategy]:
 
 
 def create_strategy(name: str, **params: object) -> Strategy:
-    return get_strategy_class(name)(**params)  # type: ignore[arg-type]
+    """Instantiate by name; an unknown parameter is a user error naming it."""
+    cls = get_strategy_class(name)
+    valid = set(cls._param_names())
+    unknown = sorted(set(params) - valid)
+    if unknown:
+        raise SpecplanError(
+            f"{cls.__name__} has no parameter {unknown[0]!r}; "
+            f"parameters: {', '.join(sorted(valid))}"
+        )
+    return cls(**params)  # type: ignore[arg-type]
 
 
 def list_strategies(available_only: bool = False) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -277,8 +278,7 @@ def train(
         bad_evals, history = counters["bad_evals"], [tuple(h) for h in counters["history"]]
         elapsed_before = counters.get("wall_s", 0.0)
         resumed_from = step
-        if cfg.progress:
-            tqdm.write(f"{cfg.desc}: resumed from checkpoint at step {step}")
+        tqdm.write(f"{cfg.desc}: resumed from checkpoint at step {step}", file=sys.stderr)
 
     def counters_now() -> dict[str, Any]:
         return {"step": step, "best_loss": best_loss, "best_step": best_step,

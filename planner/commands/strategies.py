@@ -16,7 +16,7 @@ def describe_strategies() -> list[dict[str, object]]:
     from strategies.registry import get_strategy_class, list_strategies, strategy_registry
 
     rows = []
-    for name in list_strategies():
+    for name in list_strategies(available_only=True):
         cls = get_strategy_class(name)
         rows.append({
             "name": name, "paper_name": cls.paper_name,
