@@ -70,12 +70,13 @@ def add_run(study: Any, record: dict[str, Any]) -> None:
     import optuna
 
     attrs = {k: _plain(v) for k, v in record.items()}
-    dist = optuna.distributions.CategoricalDistribution
-    params = {"strategy": record["strategy"], "domain": record["domain"],
-              "scale": record["scale"]}
+    # No trial params: an RDB storage requires every trial of a study to share each
+    # param's distribution, and a one-value CategoricalDistribution per run (strategy,
+    # domain) differs between runs ("does not support dynamic value space"). The user
+    # attributes carry the whole record, strategy and domain included.
     trial = optuna.trial.create_trial(
-        params=params,
-        distributions={k: dist([v]) for k, v in params.items()},
+        params={},
+        distributions={},
         value=float(record["test_ppl"]),
         user_attrs=attrs,
     )

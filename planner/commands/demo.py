@@ -1,0 +1,68 @@
+"""`specplan demo`: the main job on the embedded default data (see `planner.demo`).
+
+    specplan demo                      # every strategy on biomedical, legal, news (demo scale)
+    specplan demo --quick              # the same at the `tiny` scale: a minute or two
+    specplan demo --strategies small,importance_sampling --domains news
+
+A second `specplan demo` reuses every finished run from the results store and only
+rebuilds the recommendation and the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from planner.commands._common import add_storage, split_list
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from planner.demo import DEFAULT_DOMAINS, DEFAULT_OUT, DEFAULT_ROOT
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = __doc__.split("\n\n", 1)[1]
+    parser.add_argument("--scale", default=None,
+                        help="model/compute preset: demo (default), tiny, paper (a GPU)")
+    parser.add_argument("--quick", action="store_true",
+                        help="the `tiny` scale: every strategy in a minute or two")
+    parser.add_argument("--domains", default=",".join(DEFAULT_DOMAINS), metavar="LIST",
+                        help="comma-separated domains; NAME=PATH for your own files")
+    parser.add_argument("--strategies", default="all", metavar="LIST",
+                        help="comma-separated strategies or paper aliases (default: all)")
+    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                        help="report folder (default: report/)")
+    parser.add_argument("--format", default="html,pdf", metavar="LIST",
+                        help="report formats: html, pdf (default: both)")
+    parser.add_argument("--no-report", action="store_true", help="skip the report")
+    parser.add_argument("--root", default=DEFAULT_ROOT, metavar="DIR",
+                        help="artifacts, checkpoints and models (default: .specplan/)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_storage(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from domains.errors import SpecplanError
+    from planner.demo import DemoConfig, run_demo
+    from strategies.scales import get_scale
+
+    if args.quick and args.scale not in (None, "tiny"):
+        raise SpecplanError("--quick runs the `tiny` scale; drop --scale or --quick")
+    scale = "tiny" if args.quick else (args.scale or "demo")
+    get_scale(scale)  # validate before any work
+    domains = split_list(args.domains)
+    if not domains:
+        raise SpecplanError("--domains: give at least one domain")
+    strategies = None if args.strategies == "all" else split_list(args.strategies)
+    formats = split_list(args.format)
+    from planner.render import FORMATS
+
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise SpecplanError(f"--format {args.format!r}: choose from {', '.join(FORMATS)}")
+    cfg = DemoConfig(scale=scale, domains=domains, strategies=strategies,
+                     storage=args.storage, root=args.root,
+                     out=None if args.no_report else args.out,
+                     formats=formats, seed=args.seed,
+                     progress=not args.quiet)
+    result = run_demo(cfg)
+    return 0 if not result.failures else 1

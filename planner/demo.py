@@ -1,0 +1,278 @@
+"""The main job (`specplan demo`): every strategy on biomedical, legal and news, measured,
+stored, modelled, recommended and reported, with no arguments and no network.
+
+    >>> from planner.demo import DemoConfig, run_demo      # doctest: +SKIP
+    >>> result = run_demo(DemoConfig(scale="tiny", strategies=["small"], domains=["news"]))
+
+Steps:
+
+1. run every available strategy on every domain at the ``demo`` scale in one
+   `strategies.workspace.Workspace`, so the tokenizer, the tokenized corpora and the shared
+   pretraining artifacts (small, large, projected network, clusters) are built once; every
+   finished run is stored at once in the results store (`planner.store`), so a second
+   `specplan demo` reuses them and a failing strategy loses nobody else's runs;
+2. fit the performance model on the reference tables and the measured runs;
+3. recommend a strategy for the default budget scenario (`planner.report.DEFAULT_SCENARIO`:
+   400 A100 GPU-hours of pretraining, 2 GPU-hours of specialization per domain, a 126M
+   serving cap, 8M domain tokens, 7 domains);
+4. write the HTML and PDF report (`planner.render`).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from domains.errors import SpecplanError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from planner.budget import Budget
+    from planner.report import Report
+
+__all__ = ["DEFAULT_DOMAINS", "DemoConfig", "DemoResult", "format_measured", "run_demo"]
+
+DEFAULT_DOMAINS = ("biomedical", "legal", "news")
+DEFAULT_ROOT = ".specplan"
+DEFAULT_OUT = "report"
+
+
+@dataclass
+class DemoConfig:
+    """What `run_demo` does.
+
+    Args:
+        scale: the model/compute preset (``demo``; ``tiny`` for a quick look).
+        domains: domain names (``NAME=PATH`` for your own files).
+        strategies: strategy names or aliases (None: every available one).
+        storage: results store URL (None: ``sqlite:///specplan.db``).
+        root: artifacts, checkpoints and saved models.
+        out: the report's folder (None: no report).
+        formats: report formats (``html``, ``pdf``).
+        budget: the scenario to recommend for (None: the default scenario).
+        seed: model init and data order.
+        params: per-strategy parameter overrides (strategy -> {param: value}).
+        progress: progress bars and per-run lines.
+        grid_points: points per axis of the report's decision map and budget curves.
+    """
+
+    scale: str = "demo"
+    domains: Sequence[str] = DEFAULT_DOMAINS
+    strategies: Sequence[str] | None = None
+    storage: str | None = None
+    root: str | Path = DEFAULT_ROOT
+    out: str | Path | None = DEFAULT_OUT
+    formats: Sequence[str] = ("html", "pdf")
+    budget: Budget | None = None
+    seed: int = 0
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    progress: bool = True
+    grid_points: int = 12
+
+
+@dataclass
+class DemoResult:
+    """What the demo did: stored records, failures, the report and its files, timings."""
+
+    records: list[dict[str, Any]]
+    failures: list[str]
+    reused: int
+    report: Report | None
+    paths: list[Path]
+    timings: dict[str, float]
+
+
+def _strategy_names(names: Sequence[str] | None) -> list[str]:
+    from strategies.registry import list_strategies, strategy_registry
+
+    if names is None:
+        return list_strategies(available_only=True)
+    return list(dict.fromkeys(strategy_registry.canonical(n) for n in names))
+
+
+def run_measurements(cfg: DemoConfig, echo: Callable[[str], None] = print,
+                     ) -> tuple[list[dict[str, Any]], list[str], int]:
+    """Run (or reuse) every strategy on every domain; returns records, failures, reused.
+
+    One workspace serves every run (shared tokenizer, corpora and pretraining). A run
+    that raises is logged under ``root/logs`` and skipped; the others go on.
+    """
+    from domains import get_domain
+    from planner.runner import configure_threads, run_key, run_one
+    from planner.store import find_run, open_study
+    from strategies.registry import create_strategy
+    from strategies.scales import get_scale
+    from strategies.workspace import Workspace
+
+    scale = get_scale(cfg.scale)
+    names = _strategy_names(cfg.strategies)
+    if not names:
+        raise SpecplanError("no strategy is available to run")
+    domains = [get_domain(d) for d in cfg.domains]
+    study = open_study(cfg.storage)
+    root = Path(cfg.root)
+    echo(f"specplan demo: {len(names)} strategies x {len(domains)} domains at scale "
+         f"{scale.name!r} (small {scale.small.n_params / 1e6:.2f}M / large "
+         f"{scale.large.n_params / 1e6:.2f}M parameters, {scale.pretrain_tokens:,} generic "
+         f"pretraining tokens, {scale.domain_train_tokens:,} domain tokens)")
+    echo(f"  strategies: {', '.join(names)}")
+    echo(f"  domains: {', '.join(d.name for d in domains)}")
+    echo(f"  results store: {cfg.storage or 'sqlite:///specplan.db'}; artifacts: {root}/")
+    configure_threads(scale.name)
+    ws = Workspace(scale, root=root, seed=cfg.seed, progress=cfg.progress)
+    records: list[dict[str, Any]] = []
+    failures: list[str] = []
+    reused = 0
+    total = len(names) * len(domains)
+    i = 0
+    for name in names:
+        params = {"scale": scale.name, "seed": cfg.seed, **cfg.params.get(name, {})}
+        try:
+            strategy = create_strategy(name, **params)
+        except Exception as err:  # noqa: BLE001 - one broken strategy must not stop the rest
+            failures.append(f"{name}: cannot be created: {err}")
+            echo(f"  [{name}] skipped: {err}")
+            i += len(domains)
+            continue
+        for domain in domains:
+            i += 1
+            done = find_run(study, run_key(strategy, domain, scale.name, ws.n_domain_tokens,
+                                           ws.seed))
+            if done is not None:
+                reused += 1
+                records.append(done)
+                echo(f"[{i}/{total}] {name} on {domain.name}: reused the stored run "
+                     f"(test perplexity {done['test_ppl']:.2f})")
+                continue
+            echo(f"[{i}/{total}] {name} on {domain.name} ...")
+            t0 = time.perf_counter()
+            try:
+                rec = run_one(strategy, domain, ws, study=study, root=root)
+            except KeyboardInterrupt:
+                raise
+            except Exception as err:  # noqa: BLE001 - keep going; the log has the traceback
+                log = _log_failure(root, name, domain.name, err)
+                failures.append(f"{name} on {domain.name}: {type(err).__name__}: {err}")
+                echo(f"[{i}/{total}] {name} on {domain.name} FAILED after "
+                     f"{time.perf_counter() - t0:.0f} s: {type(err).__name__}: {err} "
+                     f"(traceback in {log})")
+                continue
+            records.append(rec)
+            echo(f"[{i}/{total}] {name} on {domain.name}: test perplexity "
+                 f"{rec['test_ppl']:.2f} (before fine-tuning "
+                 f"{_num(rec.get('test_ppl_before_finetune'))}) in "
+                 f"{time.perf_counter() - t0:.0f} s")
+    return records, failures, reused
+
+
+def _num(value: Any) -> str:
+    try:
+        return f"{float(value):.2f}"
+    except (TypeError, ValueError):
+        return "n/a"
+
+
+def _log_failure(root: Path, strategy: str, domain: str, err: BaseException) -> Path:
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{strategy}-{domain}")
+    path = root / "logs" / f"{safe}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
+    return path
+
+
+def format_measured(summary: pd.DataFrame, table: pd.DataFrame) -> str:
+    """The measured results as a text table: perplexity per domain, macro-average, FLOPs
+    per bucket and the served model's size (what `specplan demo` prints)."""
+    if len(table) == 0:
+        return "no measured runs"
+    domains = list(dict.fromkeys(table["domain"]))
+    width = max(8, *(len(d) for d in domains))
+    head = (f"{'strategy':<24}" + "".join(f"{d[:width]:>{width + 1}}" for d in domains)
+            + f"{'macro':>8}{'pretrain FLOPs':>16}{'spec FLOPs/dom':>16}{'params':>9}")
+    lines = [head, "-" * len(head)]
+    from planner.budget import format_params
+
+    for r in summary.itertuples():
+        sub = table[(table["strategy"] == r.strategy) & (table["scale"] == r.scale)]
+        ppl = sub.set_index("domain")["test_ppl"]
+        cells = "".join(f"{ppl[d]:>{width + 1}.2f}" if d in ppl.index else
+                        f"{'-':>{width + 1}}" for d in domains)
+        mark = "" if r.within_cap in (True, None) else " *"
+        lines.append(f"{r.strategy + mark:<24}{cells}{r.macro_ppl:>8.2f}"
+                     f"{r.pretraining_flops:>16.3g}{r.specialization_flops:>16.3g}"
+                     f"{format_params(r.inference_params):>9}")
+    if (summary["within_cap"] == False).any():  # noqa: E712 - a nullable column
+        lines.append("* serves a model larger than the small one: over the inference cap")
+    return "\n".join(lines)
+
+
+def run_demo(cfg: DemoConfig | None = None, *, echo: Callable[[str], None] = print,
+             ) -> DemoResult:
+    """Measure, store, model, recommend and report (see the module docstring)."""
+    from planner.perfmodel import PerformanceModel
+    from planner.render import write_report
+    from planner.report import build_report, default_budget
+    from planner.store import load_runs
+
+    cfg = cfg or DemoConfig()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    records, failures, reused = run_measurements(cfg, echo)
+    timings["runs_s"] = time.perf_counter() - t0
+    if not records:
+        raise SpecplanError("every run failed; first: " + (failures[0] if failures else "?"))
+    t1 = time.perf_counter()
+    runs = load_runs(cfg.storage)
+    runs = runs[runs["scale"] == cfg.scale].reset_index(drop=True)
+    keys = {r["run_key"] for r in records}
+    runs = runs[runs["run_key"].isin(keys)].reset_index(drop=True)  # this demo's runs only
+    budget = cfg.budget or default_budget()
+    model = PerformanceModel().fit(runs)
+    from domains import get_domain
+
+    report = build_report(runs=runs, storage=cfg.storage or "sqlite:///specplan.db",
+                          budget=budget, model=model,
+                          domains=[get_domain(d) for d in cfg.domains],
+                          title=f"specplan demo: {', '.join(cfg.domains)} at scale "
+                                f"{cfg.scale!r}", n_points=cfg.grid_points, seed=cfg.seed)
+    timings["model_s"] = time.perf_counter() - t1
+    echo("")
+    echo(f"Measured at scale {cfg.scale!r} (test perplexity per domain; macro = exp of the "
+         "mean log perplexity):")
+    echo(format_measured(report.summary, report.runs))
+    ranked = report.summary.dropna(subset=["rank"]).sort_values("rank")
+    if len(ranked):
+        best = ranked.iloc[0]
+        echo(f"Best measured within the inference cap (the small model's size): "
+             f"{best.strategy} (macro perplexity {best.macro_ppl:.2f}).")
+    echo("")
+    echo("Recommendation for the default scenario (the paper's 126M / 771M models; "
+         "reference tables + your runs):")
+    echo(report.recommendation_text or "\n".join(report.notes[:1]))
+    for note in report.notes:
+        if "diffuse" in note:
+            echo(f"warning: {note}")
+    paths: list[Path] = []
+    if cfg.out is not None:
+        t2 = time.perf_counter()
+        paths = write_report(report, cfg.out, formats=cfg.formats)
+        timings["report_s"] = time.perf_counter() - t2
+        echo("")
+        echo("Report: " + ", ".join(str(p) for p in paths))
+    if failures:
+        echo("")
+        echo(f"{len(failures)} run(s) failed (the others are stored):")
+        for f in failures:
+            echo(f"  - {f}")
+    timings["total_s"] = time.perf_counter() - t0
+    echo(f"Done in {timings['total_s']:.0f} s ({len(records) - reused} runs trained, "
+         f"{reused} reused).")
+    return DemoResult(records=records, failures=failures, reused=reused, report=report,
+                      paths=paths, timings=timings)

@@ -1,0 +1,60 @@
+"""The planner's errors and warnings, in one place (after sklearn and optuna).
+
+Every user-facing error is a `domains.errors.SpecplanError`: the CLI prints its message as
+one line and exits 2, without a traceback. The value errors also subclass `ValueError`, so
+library callers can catch them the ordinary way.
+"""
+
+from __future__ import annotations
+
+from domains.errors import SpecplanError
+
+__all__ = [
+    "BudgetError",
+    "CostModelWarning",
+    "InfeasibleBudgetError",
+    "NotFittedError",
+    "ReferenceDataError",
+    "RunsFrameError",
+    "SpecplanError",
+]
+
+
+class BudgetError(SpecplanError, ValueError):
+    """A budget value cannot be used: negative, zero, NaN, infinite, or an unknown unit.
+
+    Raised by the budget dataclasses (`planner.budget`); the parsers prefix the message
+    with the flag the user typed, e.g. ``--pretraining-budget: ...``.
+    """
+
+
+class InfeasibleBudgetError(SpecplanError, ValueError):
+    """No strategy fits the budgets.
+
+    Attributes:
+        short: budget name (e.g. ``specialization``) -> how much the cheapest option
+            overshoots it, in the budget's own unit.
+        cheapest: the cheapest strategy considered (by its largest relative overshoot).
+    """
+
+    def __init__(self, message: str, *, short: dict[str, float] | None = None,
+                 cheapest: str | None = None) -> None:
+        super().__init__(message)
+        self.short = dict(short or {})
+        self.cheapest = cheapest
+
+
+class NotFittedError(SpecplanError, ValueError, AttributeError):
+    """A performance model was used before `fit`."""
+
+
+class ReferenceDataError(SpecplanError, ValueError):
+    """A reference table shipped with the planner is missing or malformed."""
+
+
+class RunsFrameError(SpecplanError, ValueError):
+    """A frame of measured runs lacks a required column or holds unusable values."""
+
+
+class CostModelWarning(UserWarning):
+    """An estimate falls outside the range the cost model was calibrated on."""
