@@ -138,17 +138,22 @@ def run_plan(plan: RunPlan) -> list[dict[str, Any]]:
     ws = Workspace(plan.scale, root=root, seed=plan.seed, n_domain_tokens=plan.n_domain_tokens,
                    progress=plan.progress)
     domains = [get_domain(d) for d in plan.domains]
-    records, failures = [], []
-    for name in plan.strategies:
-        params = {"scale": plan.scale, "seed": plan.seed, **plan.params.get(name, {})}
-        strategy = create_strategy(name, **params)
+    strategies = [create_strategy(name, **{"scale": plan.scale, "seed": plan.seed,
+                                           **plan.params.get(name, {})})
+                  for name in plan.strategies]
+    single = len(strategies) * len(domains) == 1
+    records: list[dict[str, Any]] = []
+    failures: list[str] = []
+    for strategy in strategies:
         for domain in domains:
             try:
                 records.append(run_one(strategy, domain, ws, study=study, root=root,
                                        force=plan.force))
             except SpecplanError as err:
-                failures.append(f"{name} on {domain.name}: {err}")
-                _log(f"[{name} / {domain.name}] failed: {err}", True)
+                if single:
+                    raise  # one run: its own error is the whole story
+                failures.append(f"{strategy.name} on {domain.name}: {err}")
+                _log(f"[{strategy.name} / {domain.name}] failed: {err}", True)
     if failures and not records:
-        raise SpecplanError("every run failed; first: " + failures[0])
+        raise SpecplanError(f"all {len(failures)} runs failed; first: {failures[0]}")
     return records
