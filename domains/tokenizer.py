@@ -213,11 +213,20 @@ def encode_documents(docs: Sequence[str], tok: Any) -> TokenizedCorpus:
     if backend is None:
         return _encode(docs, tok, None, eos)
     previous = backend.encode_special_tokens
+    # a `tok(..., padding=True)` call leaves padding on in the shared backend (transformers
+    # 5): encoding through it would pad every document with eos ids
+    padding, truncation = backend.padding, backend.truncation
     backend.encode_special_tokens = True
+    backend.no_padding()
+    backend.no_truncation()
     try:
         return _encode(docs, tok, backend, eos)
     finally:
         backend.encode_special_tokens = previous
+        if padding is not None:
+            backend.enable_padding(**padding)
+        if truncation is not None:
+            backend.enable_truncation(**truncation)
 
 
 def _encode(docs: Sequence[str], tok: Any, backend: Any, eos: int) -> TokenizedCorpus:

@@ -1,8 +1,9 @@
 """The main job (`specplan demo`): every strategy on biomedical, legal and news, measured,
 stored, modelled, recommended and reported, with no arguments and no network.
 
-    >>> from planner.demo import DemoConfig, run_demo      # doctest: +SKIP
-    >>> result = run_demo(DemoConfig(scale="tiny", strategies=["small"], domains=["news"]))
+    >>> from planner.demo import DemoConfig, run_demo
+    >>> cfg = DemoConfig(scale="tiny", strategies=["small"], domains=["news"])
+    >>> result = run_demo(cfg)  # doctest: +SKIP
 
 Steps:
 
@@ -59,6 +60,11 @@ class DemoConfig:
         params: per-strategy parameter overrides (strategy -> {param: value}).
         progress: progress bars and per-run lines.
         grid_points: points per axis of the report's decision map and budget curves.
+        threads: torch threads for training (None: `planner.runner.configure_threads`,
+            i.e. every core; ``SPECPLAN_THREADS`` overrides both). One by default: the
+            demo's models are small, and on a 2-core machine that is busy with anything
+            else, two threads spin-wait for each other (measured under load: 14x the CPU
+            time per step of one thread for the small model, 8x for the large).
     """
 
     scale: str = "demo"
@@ -73,6 +79,7 @@ class DemoConfig:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     progress: bool = True
     grid_points: int = 12
+    threads: int | None = 1
 
 
 @dataclass
@@ -103,8 +110,8 @@ def run_measurements(cfg: DemoConfig, echo: Callable[[str], None] = print,
     that raises is logged under ``root/logs`` and skipped; the others go on.
     """
     from domains import get_domain
-    from planner.runner import configure_threads, run_key, run_one
-    from planner.store import find_run, open_study
+    from planner.runner import configure_threads
+    from planner.store import open_study
     from strategies.registry import create_strategy
     from strategies.scales import get_scale
     from strategies.workspace import Workspace
@@ -124,50 +131,69 @@ def run_measurements(cfg: DemoConfig, echo: Callable[[str], None] = print,
     echo(f"  domains: {', '.join(d.name for d in domains)}")
     echo(f"  results store: {cfg.storage or 'sqlite:///specplan.db'}; artifacts: {root}/")
     configure_threads(scale.name)
+    _set_threads(cfg.threads)
     ws = Workspace(scale, root=root, seed=cfg.seed, progress=cfg.progress)
     records: list[dict[str, Any]] = []
     failures: list[str] = []
     reused = 0
     total = len(names) * len(domains)
-    i = 0
-    for name in names:
+    for s_index, name in enumerate(names):
         params = {"scale": scale.name, "seed": cfg.seed, **cfg.params.get(name, {})}
         try:
             strategy = create_strategy(name, **params)
         except Exception as err:  # noqa: BLE001 - one broken strategy must not stop the rest
             failures.append(f"{name}: cannot be created: {err}")
             echo(f"  [{name}] skipped: {err}")
-            i += len(domains)
             continue
-        for domain in domains:
-            i += 1
-            done = find_run(study, run_key(strategy, domain, scale.name, ws.n_domain_tokens,
-                                           ws.seed))
-            if done is not None:
-                reused += 1
-                records.append(done)
-                echo(f"[{i}/{total}] {name} on {domain.name}: reused the stored run "
-                     f"(test perplexity {done['test_ppl']:.2f})")
-                continue
-            echo(f"[{i}/{total}] {name} on {domain.name} ...")
-            t0 = time.perf_counter()
-            try:
-                rec = run_one(strategy, domain, ws, study=study, root=root)
-            except KeyboardInterrupt:
-                raise
-            except Exception as err:  # noqa: BLE001 - keep going; the log has the traceback
-                log = _log_failure(root, name, domain.name, err)
-                failures.append(f"{name} on {domain.name}: {type(err).__name__}: {err}")
-                echo(f"[{i}/{total}] {name} on {domain.name} FAILED after "
-                     f"{time.perf_counter() - t0:.0f} s: {type(err).__name__}: {err} "
-                     f"(traceback in {log})")
-                continue
-            records.append(rec)
-            echo(f"[{i}/{total}] {name} on {domain.name}: test perplexity "
-                 f"{rec['test_ppl']:.2f} (before fine-tuning "
-                 f"{_num(rec.get('test_ppl_before_finetune'))}) in "
-                 f"{time.perf_counter() - t0:.0f} s")
+        for d_index, domain in enumerate(domains):
+            tag = f"[{s_index * len(domains) + d_index + 1}/{total}] {name} on {domain.name}"
+            rec, was_reused, error = _run_or_reuse(strategy, domain, ws, study, root, tag,
+                                                   echo)
+            if rec is not None:
+                records.append(rec)
+                reused += was_reused
+            else:
+                failures.append(f"{name} on {domain.name}: {error}")
     return records, failures, reused
+
+
+def _run_or_reuse(strategy: Any, domain: Any, ws: Any, study: Any, root: Path, tag: str,
+                  echo: Callable[[str], None],
+                  ) -> tuple[dict[str, Any] | None, bool, str]:
+    """(record, reused?, error): the stored run if there is one, else a new run; an
+    exception (other than Ctrl-C) is logged and returned as text, never raised."""
+    from planner.runner import run_key, run_one
+    from planner.store import find_run
+
+    done = find_run(study, run_key(strategy, domain, ws.scale.name, ws.n_domain_tokens,
+                                   ws.seed))
+    if done is not None:
+        echo(f"{tag}: reused the stored run (test perplexity {done['test_ppl']:.2f})")
+        return done, True, ""
+    echo(f"{tag} ...")
+    t0 = time.perf_counter()
+    try:
+        rec = run_one(strategy, domain, ws, study=study, root=root)
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # noqa: BLE001 - keep going; the log has the traceback
+        log = _log_failure(root, strategy.name, domain.name, err)
+        echo(f"{tag} FAILED after {time.perf_counter() - t0:.0f} s: "
+             f"{type(err).__name__}: {err} (traceback in {log})")
+        return None, False, f"{type(err).__name__}: {err}"
+    echo(f"{tag}: test perplexity {rec['test_ppl']:.2f} (before fine-tuning "
+         f"{_num(rec.get('test_ppl_before_finetune'))}) in {time.perf_counter() - t0:.0f} s")
+    return rec, False, ""
+
+
+def _set_threads(threads: int | None) -> None:
+    import os
+
+    if threads is None or os.environ.get("SPECPLAN_THREADS"):
+        return  # torch's default, or the user's explicit SPECPLAN_THREADS
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))
 
 
 def _num(value: Any) -> str:
@@ -253,8 +279,13 @@ def run_demo(cfg: DemoConfig | None = None, *, echo: Callable[[str], None] = pri
         echo(f"Best measured within the inference cap (the small model's size): "
              f"{best.strategy} (macro perplexity {best.macro_ppl:.2f}).")
     echo("")
-    echo("Recommendation for the default scenario (the paper's 126M / 771M models; "
-         "reference tables + your runs):")
+    b = budget
+    echo(f"Recommendation for the default scenario: pretraining {b.pretraining}, "
+         f"specialization {b.specialization} per domain, inference cap {b.inference}, "
+         f"{b.n_domain_tokens / 1e6:g}M domain tokens, {b.n_domains} domains on "
+         f"{b.accelerator}. At the paper's 126M / 771M scale this rests on its published "
+         f"results; your {cfg.scale}-scale runs are fitted at their own scale (the "
+         "report's model check).")
     echo(report.recommendation_text or "\n".join(report.notes[:1]))
     for note in report.notes:
         if "diffuse" in note:

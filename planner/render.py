@@ -167,7 +167,8 @@ _TABLES: dict[str, list[tuple[str, str, str]]] = {
     "recommendation_frame": [
         ("rank", "#", ""), ("strategy", "strategy", ""), ("paper_name", "paper", ""),
         ("predicted_ppl", "predicted ppl", "ppl"), ("low", "low", "ppl"),
-        ("high", "high", "ppl"), ("status", "status", ""), ("total", "total cost", "g"),
+        ("high", "high", "ppl"), ("status", "status", ""),
+        ("total", "total over N domains ({unit})", "g"),
         ("reason", "why", "")],
     "summary": [
         ("scale", "scale", ""), ("rank", "rank", ""), ("strategy", "strategy", ""),
@@ -212,7 +213,12 @@ def _rows(frame: pd.DataFrame, spec: Sequence[tuple[str, str, str]]) -> list[lis
 
 
 def _headers(frame: pd.DataFrame, spec: Sequence[tuple[str, str, str]]) -> list[str]:
-    return [h for c, h, _ in spec if c in frame.columns]
+    from planner.plots import UNIT_LABELS
+
+    unit = ""
+    if "unit" in frame.columns and len(frame):
+        unit = UNIT_LABELS.get(str(frame["unit"].iloc[0]), str(frame["unit"].iloc[0]))
+    return [h.replace("{unit}", unit) for c, h, _ in spec if c in frame.columns]
 
 
 def _html_table(frame: pd.DataFrame, name: str, *, limit: int | None = None) -> str:
@@ -316,42 +322,55 @@ def render_html(report: Report) -> str:
                      f"</code> prints it)</summary><pre>{_esc(report.recommendation_text)}"
                      "</pre></details>")
     figs = {f.key: f for f in figures(report)}
-    sections = [
-        ("Decision map", ["decision_map"], None),
-        ("Perplexity vs budget", ["curve_pretraining", "curve_specialization"], None),
-        ("Cost over N domains", ["domain_costs"], None),
+    for title, keys, tables in _sections(figs):
+        parts.append(f"<h2>{_esc(title)}</h2>")
+        parts.append(_EMPTY_NOTES.get(title, "") if _is_empty(report, title) else "")
+        parts += [_html_figure(figs[k]) for k in keys if k in figs]
+        parts += [_html_section_table(report, name) for name in tables]
+    parts.append("<p class='muted'>specplan: which specialization method fits my budget? "
+                 "This file is self-contained: no network access is needed to read it.</p>")
+    parts.append("</main></body></html>")
+    return "\n".join(p for p in parts if p)
+
+
+_EMPTY_NOTES = {
+    "Measured runs": "<p class='muted'>No measured runs in this storage yet: run "
+                     "<code>specplan demo</code> or <code>specplan run</code>.</p>",
+    "Domain clusters": "<p class='muted'>No cluster statistics recorded: they come from runs "
+                       "of importance_sampling, mixture or hypernetwork.</p>",
+}
+
+
+def _sections(figs: dict[str, FigureSpec]) -> list[tuple[str, list[str], list[str]]]:
+    """(heading, figure keys, table names) in reading order."""
+    return [
+        ("Decision map", ["decision_map"], []),
+        ("Perplexity vs budget", ["curve_pretraining", "curve_specialization"], []),
+        ("Cost over N domains", ["domain_costs"], []),
         ("Measured runs", [k for k in figs if k.startswith(("runs_", "measured_costs_"))],
          ["summary", "runs"]),
         ("Domain clusters", ["clusters"], ["clusters"]),
         ("Performance model check", ["model_check"], ["measured_vs_predicted"]),
         ("Data provenance", [], ["provenance"]),
     ]
-    for title, keys, tables in sections:
-        parts.append(f"<h2>{_esc(title)}</h2>")
-        if title == "Measured runs" and not len(report.runs):
-            parts.append("<p class='muted'>No measured runs in this storage yet: run "
-                         "<code>specplan demo</code> or <code>specplan run</code>.</p>")
-        if title == "Domain clusters" and not len(report.clusters):
-            parts.append("<p class='muted'>No cluster statistics recorded: they come from "
-                         "runs of importance_sampling, mixture or hypernetwork.</p>")
-        for key in keys:
-            if key in figs:
-                parts.append(_html_figure(figs[key]))
-        for name in tables or []:
-            frame = getattr(report, name)
-            if name == "measured_vs_predicted" and len(frame):
-                frame = frame[frame["source"] == "your runs"]
-                ref = report.measured_vs_predicted
-                ref = ref[ref["source"] == "paper Table 8"]
-                if len(ref):
-                    parts.append(f"<p>Paper Table 8, leave-one-out: mean absolute error "
-                                 f"{ref['error_pct'].abs().mean():.1f}% over {len(ref)} "
-                                 "points.</p>")
-            parts.append(_html_table(frame, name))
-    parts.append("<p class='muted'>specplan: which specialization method fits my budget? "
-                 "This file is self-contained: no network access is needed to read it.</p>")
-    parts.append("</main></body></html>")
-    return "\n".join(parts)
+
+
+def _is_empty(report: Report, title: str) -> bool:
+    return ((title == "Measured runs" and not len(report.runs))
+            or (title == "Domain clusters" and not len(report.clusters)))
+
+
+def _html_section_table(report: Report, name: str) -> str:
+    frame = getattr(report, name)
+    if name in ("clusters", "summary", "runs") and not len(frame):
+        return ""  # the section says so in words
+    if name != "measured_vs_predicted" or not len(frame):
+        return _html_table(frame, name)
+    ref = frame[frame["source"] == "paper Table 8"]
+    summary = (f"<p>Paper Table 8, leave-one-out: mean absolute error "
+               f"{ref['error_pct'].abs().mean():.1f}% over {len(ref)} points.</p>"
+               if len(ref) else "")
+    return summary + _html_table(frame[frame["source"] == "your runs"], name)
 
 
 def _html_figure(spec: FigureSpec) -> str:
@@ -375,11 +394,14 @@ _LINES_PER_PAGE = 70
 _CHARS_PER_LINE = 112
 
 
-def _text_pages(title: str, lines: list[str]) -> list[list[str]]:
+def _text_pages(title: str, lines: list[str], *, wrap: bool = True) -> list[list[str]]:
+    """Lines split into pages; prose is wrapped, tables are not (their font shrinks to
+    fit the widest row instead, see `_draw_text_page`)."""
     wrapped: list[str] = []
     for line in lines:
-        wrapped += textwrap.wrap(line, _CHARS_PER_LINE, subsequent_indent="    ",
-                                 replace_whitespace=False, drop_whitespace=False) or [""]
+        wrapped += (textwrap.wrap(line, _CHARS_PER_LINE, subsequent_indent="    ",
+                                  replace_whitespace=False, drop_whitespace=False) or [""]
+                    if wrap else [line])
     pages, n = [], _LINES_PER_PAGE - 3
     for i in range(0, max(1, len(wrapped)), n):
         pages.append([title if i == 0 else f"{title} (continued)", "", *wrapped[i:i + n]])
@@ -404,8 +426,11 @@ def _draw_text_page(pdf: Any, lines: list[str]) -> None:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=_PAGE)
+    width = max((len(line) for line in lines[1:]), default=1)
+    # a monospace glyph is ~0.6 em wide; keep the text within 80% of the page width
+    size = min(6.6, 0.80 * _PAGE[0] * 72 / (0.6 * max(width, 1)))
     fig.text(0.06, 0.96, lines[0], fontsize=13, weight="bold", va="top")
-    fig.text(0.06, 0.93, "\n".join(lines[1:]), family="monospace", fontsize=6.6, va="top")
+    fig.text(0.06, 0.93, "\n".join(lines[1:]), family="monospace", fontsize=size, va="top")
     pdf.savefig(fig)
 
 
@@ -424,7 +449,8 @@ def write_pdf(report: Report, path: str | Path) -> Path:
         intro += ["", "Warnings:", *(f"  - {n}" for n in report.notes)]
     pages = _text_pages(report.title, intro)
     pages += _text_pages("Recommendation and runners-up",
-                         _text_table(report.recommendation_frame, "recommendation_frame"))
+                         _text_table(report.recommendation_frame, "recommendation_frame"),
+                         wrap=False)
     for title, name in (("Measured runs: summary per strategy", "summary"),
                         ("Measured runs per domain", "runs"),
                         ("Domain clusters", "clusters"),
@@ -434,14 +460,16 @@ def write_pdf(report: Report, path: str | Path) -> Path:
         frame = getattr(report, name)
         if name == "measured_vs_predicted" and len(frame):
             frame = frame[frame["source"] == "your runs"]
-        pages += _text_pages(title, _text_table(frame, name))
+        pages += _text_pages(title, _text_table(frame, name), wrap=False)
     with PdfPages(path) as pdf:
         for lines in pages:
             _draw_text_page(pdf, lines)
         for spec in figures(report):
             fig = spec.draw()
             fig.suptitle(spec.title, fontsize=12, weight="bold")
-            fig.text(0.01, 0.002, textwrap.fill(spec.caption, 150), fontsize=7, va="bottom")
+            # keep the bottom strip free for the caption (constrained layout: rect)
+            fig.get_layout_engine().set(rect=(0, 0.09, 1, 0.91))
+            fig.text(0.01, 0.01, textwrap.fill(spec.caption, 130), fontsize=7, va="bottom")
             pdf.savefig(fig)
         info = pdf.infodict()
         info["Title"] = report.title

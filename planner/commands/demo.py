@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", default=DEFAULT_ROOT, metavar="DIR",
                         help="artifacts, checkpoints and models (default: .specplan/)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="torch threads for training (default 1: fastest for the "
+                             "demo's small models on a shared 2-core CPU; 0: every core)")
+    parser.add_argument("--grid", type=int, default=12, metavar="N",
+                        help="points per axis of the report's decision map (default 12)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_storage(parser)
 
@@ -49,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         raise SpecplanError("--quick runs the `tiny` scale; drop --scale or --quick")
     scale = "tiny" if args.quick else (args.scale or "demo")
     get_scale(scale)  # validate before any work
+    if args.grid < 2:
+        raise SpecplanError(f"--grid: must be at least 2, got {args.grid}")
     domains = split_list(args.domains)
     if not domains:
         raise SpecplanError("--domains: give at least one domain")
@@ -63,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
                      storage=args.storage, root=args.root,
                      out=None if args.no_report else args.out,
                      formats=formats, seed=args.seed,
-                     progress=not args.quiet)
+                     progress=not args.quiet, grid_points=args.grid,
+                     threads=None if args.threads == 0 else args.threads)
     result = run_demo(cfg)
     return 0 if not result.failures else 1

@@ -85,9 +85,11 @@ def _add_cluster_stats(args: argparse.Namespace, rows: list[dict[str, Any]]) -> 
     from strategies.clustering import domain_cluster_table
 
     names = list(args.domains) if args.domains else list(BUILTIN_DOMAINS)
-    doms = [get_domain(n, None if "=" in n else args.source,
-                       text_field=args.text_field if ("=" in n or args.source == "files") else None)
-            for n in names]
+    doms = []
+    for n in names:
+        own_files = "=" in n or args.source == "files"
+        doms.append(get_domain(n, None if "=" in n else args.source,
+                               text_field=args.text_field if own_files else None))
     for row, stats in zip(rows, domain_cluster_table(doms, args.clusters, progress=True)):
         row["clusters"] = stats
 

@@ -58,7 +58,12 @@ def budget_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    import re
+
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    # "--pretraining-budget -400gpuh" must reach the budget parser (one line naming the
+    # flag), not argparse's "expected one argument" (as in `specplan recommend`)
+    parser._negative_number_matcher = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
     parser.epilog = __doc__.split("\n\n", 1)[1]
     parser.add_argument("--out", default="report", metavar="DIR",
                         help="folder for report.html / report.pdf (default: report/)")
@@ -78,12 +83,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from domains.errors import SpecplanError
-    from planner.render import write_report
+    from planner.render import FORMATS, write_report
     from planner.report import build_report
 
     formats = split_list(args.format)
-    if not formats:
-        raise SpecplanError("--format: give at least one of html, pdf")
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise SpecplanError(f"--format {args.format!r}: choose from {', '.join(FORMATS)}")
     if args.grid < 2:
         raise SpecplanError(f"--grid: must be at least 2, got {args.grid}")
     budget = budget_from_args(args)

@@ -1,0 +1,78 @@
+"""`specplan demo` end to end at the tiny scale: runs stored, recommendation printed,
+report written; a second run reuses everything; a failing strategy loses nobody else's
+runs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+
+from planner.cli import main  # noqa: E402
+
+
+def _args(tmp: Path, *extra: str) -> list[str]:
+    return ["demo", "--quick", "--strategies", "small_nopt", "--domains", "news",
+            "--storage", f"sqlite:///{tmp / 'runs.db'}", "--root", str(tmp / "root"),
+            "--out", str(tmp / "report"), "--format", "html", "--grid", "2", "--quiet",
+            *extra]
+
+
+def test_demo_runs_stores_recommends_reports_then_reuses(
+        tmp_path: Path, capsys: pytest.CaptureFixture, torch_threads: None) -> None:
+    from planner.store import load_runs
+
+    assert main(_args(tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert "[1/1] small_nopt on news: test perplexity" in out
+    assert "Recommendation for the default scenario" in out
+    assert "recommendation: " in out and "Report: " in out
+    assert (tmp_path / "report" / "report.html").exists()
+    runs = load_runs(f"sqlite:///{tmp_path / 'runs.db'}")
+    assert len(runs) == 1 and runs.scale.iloc[0] == "tiny"
+
+    t0 = time.perf_counter()
+    assert main(_args(tmp_path)) == 0
+    elapsed = time.perf_counter() - t0
+    out = capsys.readouterr().out
+    assert "reused the stored run" in out and "0 runs trained, 1 reused" in out
+    assert len(load_runs(f"sqlite:///{tmp_path / 'runs.db'}")) == 1  # nothing redone
+    assert elapsed < 60
+
+
+def test_a_failing_strategy_keeps_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             torch_threads: None) -> None:
+    from planner.demo import DemoConfig, run_demo
+    from planner.store import load_runs
+    from strategies.small import SmallStrategy
+
+    def boom(self, ws):  # type: ignore[no-untyped-def]
+        raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(SmallStrategy, "pretrain", boom)
+    lines: list[str] = []
+    storage = f"sqlite:///{tmp_path / 'runs.db'}"
+    result = run_demo(DemoConfig(scale="tiny", strategies=["small", "small_nopt"],
+                                 domains=["news"], storage=storage, root=tmp_path / "root",
+                                 out=None, progress=False, grid_points=2),
+                      echo=lines.append)
+    assert [r["strategy"] for r in result.records] == ["small_nopt"]
+    assert len(result.failures) == 1 and "simulated crash" in result.failures[0]
+    assert (tmp_path / "root" / "logs" / "small-news.log").read_text().count("RuntimeError")
+    assert list(load_runs(storage).strategy) == ["small_nopt"]
+    assert any("FAILED" in line for line in lines)
+    assert result.report is not None and result.report.recommendation is not None
+
+
+def test_demo_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["demo", "--scale", "huge"]) == 2
+    assert main(["demo", "--quick", "--format", "docx"]) == 2
+    assert main(["demo", "--quick", "--domains", "nosuch", "--storage",
+                 f"sqlite:///{tmp_path / 'x.db'}", "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(e.startswith("specplan demo: error:") for e in err)
