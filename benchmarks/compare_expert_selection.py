@@ -15,12 +15,14 @@ import argparse
 import json
 import sys
 import time
+from typing import Any
 
 from strategies.mixture import SELECTIONS
 
 
 def compare(domain_name: str, scale: str, n_experts: int | None, seed: int,
-            root: str | None, progress: bool) -> list[dict]:
+            root: str | None, progress: bool, params: dict[str, Any] | None = None,
+            ) -> list[dict[str, Any]]:
     from domains import get_domain
     from planner.runner import configure_threads
     from strategies.mixture import MixtureStrategy
@@ -32,7 +34,8 @@ def compare(domain_name: str, scale: str, n_experts: int | None, seed: int,
     rows = []
     for rule in SELECTIONS:
         t0 = time.perf_counter()
-        s = MixtureStrategy(scale=scale, seed=seed, n_experts=n_experts, selection=rule)
+        s = MixtureStrategy(scale=scale, seed=seed, n_experts=n_experts, selection=rule,
+                            **(params or {}))
         s.pretrain(ws)  # the first rule trains the experts; the others load them
         model = s.specialize(domain, ws)
         result = s.evaluate(model, domain, ws)
@@ -52,7 +55,7 @@ def compare(domain_name: str, scale: str, n_experts: int | None, seed: int,
     return rows
 
 
-def format_rows(rows: list[dict], domain: str, scale: str) -> str:
+def format_rows(rows: list[dict[str, Any]], domain: str, scale: str) -> str:
     r0 = rows[0]
     out = [f"mixture on {domain} ({scale}): {r0['n_experts']} experts; domain histogram "
            f"entropy {r0['entropy']:.2f} nats, top cluster {r0['top_cluster']} "
@@ -71,12 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", default="tiny")
     p.add_argument("--n-experts", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="another MixtureStrategy parameter, e.g. n_pretrain_tokens=900000")
     p.add_argument("--root", default=None, help="artifact folder (default: the specplan cache)")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    from planner.commands._common import parse_params
+
     rows = compare(args.domain, args.scale, args.n_experts, args.seed, args.root,
-                   not args.quiet)
+                   not args.quiet, parse_params(args.param))
     print(json.dumps(rows, indent=2) if args.json else format_rows(rows, args.domain, args.scale))
     return 0
 

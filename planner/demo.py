@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from planner.budget import Budget
     from planner.report import Report
 
-__all__ = ["DEFAULT_DOMAINS", "DemoConfig", "DemoResult", "format_measured", "run_demo"]
+__all__ = ["DEFAULT_DOMAINS", "STRATEGY_FAMILIES", "DemoConfig", "DemoResult",
+           "format_measured", "partition", "run_demo"]
 
 DEFAULT_DOMAINS = ("biomedical", "legal", "news")
 DEFAULT_ROOT = ".specplan"
@@ -65,6 +66,10 @@ class DemoConfig:
             demo's models are small, and on a 2-core machine that is busy with anything
             else, two threads spin-wait for each other (measured under load: 14x the CPU
             time per step of one thread for the small model, 8x for the large).
+        workers: processes that run strategies side by side (one thread each). Strategies
+            that share pretraining artifacts always run in the same process (see
+            `STRATEGY_FAMILIES`), so nothing is trained twice; 1 runs everything in this
+            process.
     """
 
     scale: str = "demo"
@@ -80,6 +85,7 @@ class DemoConfig:
     progress: bool = True
     grid_points: int = 12
     threads: int | None = 1
+    workers: int = 2
 
 
 @dataclass
@@ -102,13 +108,138 @@ def _strategy_names(names: Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(strategy_registry.canonical(n) for n in names))
 
 
+#: Strategies that share pretraining artifacts (the same workspace keys), with a rough
+#: relative cost at the demo scale; a family never spans two worker processes. Strategies
+#: not listed (third-party) join the first family.
+STRATEGY_FAMILIES: tuple[tuple[tuple[str, ...], float], ...] = (
+    (("small", "large", "distillation", "distillation_sequences"), 250.0),  # small + large
+    (("mixture", "hypernetwork", "importance_sampling"), 215.0),  # generic-corpus clusters
+    (("small_nopt",), 30.0),  # no pretraining
+)
+
+
 def run_measurements(cfg: DemoConfig, echo: Callable[[str], None] = print,
                      ) -> tuple[list[dict[str, Any]], list[str], int]:
     """Run (or reuse) every strategy on every domain; returns records, failures, reused.
 
-    One workspace serves every run (shared tokenizer, corpora and pretraining). A run
-    that raises is logged under ``root/logs`` and skipped; the others go on.
+    Shared work is done once: the tokenizer, the tokenized corpora and every pretraining
+    artifact. A run that raises is logged under ``root/logs`` and skipped; the others go
+    on. With ``cfg.workers > 1`` the strategy families run in parallel processes.
     """
+    from strategies.scales import get_scale
+
+    scale = get_scale(cfg.scale)
+    names = _strategy_names(cfg.strategies)
+    if not names:
+        raise SpecplanError("no strategy is available to run")
+    groups = partition(names, cfg.workers)
+    echo(f"specplan demo: {len(names)} strategies x {len(cfg.domains)} domains at scale "
+         f"{scale.name!r} (small {scale.small.n_params / 1e6:.2f}M / large "
+         f"{scale.large.n_params / 1e6:.2f}M parameters, {scale.pretrain_tokens:,} generic "
+         f"pretraining tokens, {scale.domain_train_tokens:,} domain tokens)")
+    echo(f"  strategies: {', '.join(names)}")
+    echo(f"  domains: {', '.join(cfg.domains)}")
+    echo(f"  results store: {cfg.storage or 'sqlite:///specplan.db'}; artifacts: "
+         f"{Path(cfg.root)}/" + (f"; {len(groups)} worker processes: "
+                                 + " | ".join(", ".join(g) for g in groups)
+                                 if len(groups) > 1 else ""))
+    if len(groups) == 1:
+        return _run_serial(cfg, names, echo)
+    return _run_parallel(cfg, groups, echo)
+
+
+def partition(names: Sequence[str], workers: int) -> list[list[str]]:
+    """Strategy families spread over at most `workers` groups, heaviest family first onto
+    the lightest group (greedy); a family is never split. Order within a group follows
+    `names`."""
+    families: list[tuple[list[str], float]] = []
+    placed: set[str] = set()
+    for members, cost in STRATEGY_FAMILIES:
+        fam = [n for n in names if n in members]
+        if fam:
+            families.append((fam, cost * len(fam) / len(members)))
+            placed.update(fam)
+    rest = [n for n in names if n not in placed]
+    if rest:  # unknown strategies: with the first family (they may share its artifacts)
+        if families:
+            families[0] = (families[0][0] + rest, families[0][1] + 100.0 * len(rest))
+        else:
+            families.append((rest, 100.0 * len(rest)))
+    n = max(1, min(int(workers), len(families)))
+    groups: list[list[str]] = [[] for _ in range(n)]
+    load = [0.0] * n
+    for fam, cost in sorted(families, key=lambda f: -f[1]):
+        i = load.index(min(load))
+        groups[i] += fam
+        load[i] += cost
+    order = {name: i for i, name in enumerate(names)}
+    return [sorted(g, key=order.__getitem__) for g in groups if g]
+
+
+def _prepare_shared(cfg: DemoConfig) -> None:
+    """Build what every worker reads before any starts: the tokenizer, the tokenized
+    splits of every domain and of the generic corpus, and the results study."""
+    from domains import get_domain
+    from planner.store import open_study
+    from strategies.workspace import Workspace
+
+    open_study(cfg.storage)
+    ws = Workspace(cfg.scale, root=Path(cfg.root), seed=cfg.seed, progress=False)
+    for name in cfg.domains:
+        domain = get_domain(name)
+        for split in ("train", "valid", "test"):
+            ws.corpus(domain, split)
+    ws.corpus(ws.generic, "train")
+
+
+def _worker(cfg: DemoConfig, label: str) -> tuple[list[dict[str, Any]], list[str], int]:
+    """One worker process: its strategies, serially, on one thread."""
+    import os
+    from dataclasses import replace
+
+    # before torch / scikit-learn load: one OpenMP thread (see `DemoConfig.threads`)
+    os.environ.setdefault("OMP_NUM_THREADS", str(cfg.threads or 1))
+
+    def echo(line: str) -> None:
+        print(f"{label} {line}", flush=True)
+
+    return _run_serial(replace(cfg, workers=1, progress=False), list(cfg.strategies or []),
+                       echo)
+
+
+def _run_parallel(cfg: DemoConfig, groups: list[list[str]], echo: Callable[[str], None],
+                  ) -> tuple[list[dict[str, Any]], list[str], int]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from dataclasses import replace
+
+    t0 = time.perf_counter()
+    _prepare_shared(cfg)
+    echo(f"  tokenizer and corpora ready in {time.perf_counter() - t0:.0f} s; starting "
+         f"{len(groups)} workers")
+    records: list[dict[str, Any]] = []
+    failures: list[str] = []
+    reused = 0
+    ctx = multiprocessing.get_context("spawn")  # a clean interpreter: no forked torch state
+    with ProcessPoolExecutor(max_workers=len(groups), mp_context=ctx) as pool:
+        futures = {pool.submit(_worker, replace(cfg, strategies=g), f"[w{i + 1}]"): g
+                   for i, g in enumerate(groups)}
+        for future, group in futures.items():
+            try:
+                recs, fails, n_reused = future.result()
+            except Exception as err:  # noqa: BLE001 - a dead worker; its stored runs stay
+                failures.append(f"worker for {', '.join(group)} died: "
+                                f"{type(err).__name__}: {err}")
+                echo(f"  worker for {', '.join(group)} died: {type(err).__name__}: {err}")
+                continue
+            records += recs
+            failures += fails
+            reused += n_reused
+    return records, failures, reused
+
+
+def _run_serial(cfg: DemoConfig, names: list[str], echo: Callable[[str], None],
+                ) -> tuple[list[dict[str, Any]], list[str], int]:
     from domains import get_domain
     from planner.runner import configure_threads
     from planner.store import open_study
@@ -117,21 +248,12 @@ def run_measurements(cfg: DemoConfig, echo: Callable[[str], None] = print,
     from strategies.workspace import Workspace
 
     scale = get_scale(cfg.scale)
-    names = _strategy_names(cfg.strategies)
-    if not names:
-        raise SpecplanError("no strategy is available to run")
     domains = [get_domain(d) for d in cfg.domains]
     study = open_study(cfg.storage)
     root = Path(cfg.root)
-    echo(f"specplan demo: {len(names)} strategies x {len(domains)} domains at scale "
-         f"{scale.name!r} (small {scale.small.n_params / 1e6:.2f}M / large "
-         f"{scale.large.n_params / 1e6:.2f}M parameters, {scale.pretrain_tokens:,} generic "
-         f"pretraining tokens, {scale.domain_train_tokens:,} domain tokens)")
-    echo(f"  strategies: {', '.join(names)}")
-    echo(f"  domains: {', '.join(d.name for d in domains)}")
-    echo(f"  results store: {cfg.storage or 'sqlite:///specplan.db'}; artifacts: {root}/")
     configure_threads(scale.name)
     _set_threads(cfg.threads)
+    _quiet_transformers()
     ws = Workspace(scale, root=root, seed=cfg.seed, progress=cfg.progress)
     records: list[dict[str, Any]] = []
     failures: list[str] = []
@@ -184,6 +306,16 @@ def _run_or_reuse(strategy: Any, domain: Any, ws: Any, study: Any, root: Path, t
     echo(f"{tag}: test perplexity {rec['test_ppl']:.2f} (before fine-tuning "
          f"{_num(rec.get('test_ppl_before_finetune'))}) in {time.perf_counter() - t0:.0f} s")
     return rec, False, ""
+
+
+def _quiet_transformers() -> None:
+    """No "Loading weights" / "Writing model shards" bars between our own lines."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
 
 
 def _set_threads(threads: int | None) -> None:

