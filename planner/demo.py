@@ -143,9 +143,34 @@ def run_measurements(cfg: DemoConfig, echo: Callable[[str], None] = print,
          f"{Path(cfg.root)}/" + (f"; {len(groups)} worker processes: "
                                  + " | ".join(", ".join(g) for g in groups)
                                  if len(groups) > 1 else ""))
-    if len(groups) == 1:
-        return _run_serial(cfg, names, echo)
+    if len(groups) == 1 or not _pending(cfg, names):
+        return _run_serial(cfg, names, echo)  # (everything stored: no worker to start)
     return _run_parallel(cfg, groups, echo)
+
+
+def _pending(cfg: DemoConfig, names: list[str]) -> int:
+    """How many strategy x domain runs are not in the results store yet."""
+    from domains import get_domain
+    from planner.runner import run_key
+    from planner.store import find_run, open_study
+    from strategies.registry import create_strategy
+    from strategies.scales import get_scale
+
+    scale = get_scale(cfg.scale)
+    study = open_study(cfg.storage)
+    domains = [get_domain(d) for d in cfg.domains]
+    pending = 0
+    for name in names:
+        try:
+            strategy = create_strategy(name, scale=scale.name, seed=cfg.seed,
+                                       **cfg.params.get(name, {}))
+        except Exception:  # noqa: BLE001 - the run itself will report it
+            pending += len(domains)
+            continue
+        pending += sum(find_run(study, run_key(strategy, d, scale.name,
+                                               scale.domain_train_tokens, cfg.seed)) is None
+                       for d in domains)
+    return pending
 
 
 def partition(names: Sequence[str], workers: int) -> list[list[str]]:

@@ -1,6 +1,7 @@
 """Every notebook in notebooks/ runs top to bottom (nbclient, the venv's `python3` kernel),
 in a temporary folder, with the session's specplan cache. Notebook 02 trains two tiny
-strategies on `news` into a temporary results store (no SPECPLAN_STORAGE given)."""
+strategies on `news` into a temporary results store (no SPECPLAN_STORAGE given), reusing
+the session's tiny pretraining artifacts (SPECPLAN_ROOT)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,11 @@ def test_outputs_are_stripped(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_notebook_runs(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_runs(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                       tiny_ws) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.delenv("SPECPLAN_STORAGE", raising=False)
+    # the session's tiny artifacts: `small`'s pretraining is shared with the other tests
+    monkeypatch.setenv("SPECPLAN_ROOT", str(tiny_ws.root))
     monkeypatch.setenv("SPECPLAN_NOTEBOOK_SCALE", "tiny")
     monkeypatch.setenv("SPECPLAN_NOTEBOOK_GRID", "4")
     monkeypatch.setenv("MPLBACKEND", "Agg")

@@ -16,19 +16,22 @@ import pytest  # noqa: E402
 from planner.cli import main  # noqa: E402
 
 
-def _args(tmp: Path, *extra: str) -> list[str]:
+def _args(tmp: Path, root: Path, *extra: str) -> list[str]:
     return ["demo", "--quick", "--domains", "news",
-            "--storage", f"sqlite:///{tmp / 'runs.db'}", "--root", str(tmp / "root"),
+            "--storage", f"sqlite:///{tmp / 'runs.db'}", "--root", str(root),
             "--out", str(tmp / "report"), "--format", "html", "--grid", "2", "--quiet",
             *extra]
 
 
 def test_demo_runs_stores_recommends_reports_then_reuses(
-        tmp_path: Path, capfd: pytest.CaptureFixture, torch_threads: None) -> None:
+        tmp_path: Path, capfd: pytest.CaptureFixture,
+        tiny_ws) -> None:  # type: ignore[no-untyped-def]
     from planner.store import load_runs
 
+    root = tiny_ws.root  # the session's tiny artifacts: `small`'s pretraining is shared
     # two strategy families: each in its own worker process
-    assert main(_args(tmp_path, "--strategies", "small_nopt,small", "--workers", "2")) == 0
+    assert main(_args(tmp_path, root, "--strategies", "small_nopt,small",
+                      "--workers", "2")) == 0
     out = capfd.readouterr().out
     assert "2 worker processes: small | small_nopt" in out
     assert "[w2] [1/1] small_nopt on news: test perplexity" in out
@@ -40,7 +43,8 @@ def test_demo_runs_stores_recommends_reports_then_reuses(
     assert sorted(runs.strategy) == ["small", "small_nopt"] and set(runs.scale) == {"tiny"}
 
     t0 = time.perf_counter()
-    assert main(_args(tmp_path, "--strategies", "small_nopt,small", "--workers", "1")) == 0
+    assert main(_args(tmp_path, root, "--strategies", "small_nopt,small", "--workers", "2",
+                      "--no-report")) == 0
     elapsed = time.perf_counter() - t0
     out = capfd.readouterr().out
     assert "reused the stored run" in out and "0 runs trained, 2 reused" in out

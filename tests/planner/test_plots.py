@@ -82,11 +82,11 @@ def test_cost_over_domains(model: PerformanceModel, runs_frame: pd.DataFrame) ->
 def test_cluster_histograms(runs_frame: pd.DataFrame) -> None:
     clusters = cluster_table(runs_frame)
     ax = plots.plot_cluster_histograms(cluster_histograms(clusters), clusters=clusters)
-    assert ax.get_xlabel() == "generic-corpus cluster (k = 4)"
+    assert ax.get_xlabel() == "generic-corpus cluster (k = 8)"
     assert ax.get_ylabel() == "share of the domain's documents"
     entries = _legend(ax)
     assert len(entries) == 3
-    assert any(e.startswith("news (H=1.39 nats") and "diffuse" in e for e in entries)
+    assert any(e.startswith("news (H=2.08 nats") and "diffuse" in e for e in entries)
     _renders(ax)
 
 

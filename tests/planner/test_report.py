@@ -85,16 +85,16 @@ def test_measured_domain_costs_follow_eq1(runs_frame: pd.DataFrame) -> None:
 def test_cluster_table_entropy_and_diffuse_warning(runs_frame: pd.DataFrame) -> None:
     clusters = cluster_table(runs_frame).set_index("domain")
     assert len(clusters) == 3  # one row per domain and k, whichever strategy recorded it
-    np.testing.assert_allclose(clusters.loc["news", "entropy"], math.log(4), rtol=1e-12)
+    np.testing.assert_allclose(clusters.loc["news", "entropy"], math.log(8), rtol=1e-12)
     np.testing.assert_allclose(clusters.loc["news", "normalized_entropy"], 1.0, rtol=1e-12)
     assert clusters.loc["news", "diffuse"] and "news" in clusters.loc["news", "warning"]
-    peaked = np.array([0.85, 0.05, 0.05, 0.05])
+    peaked = np.array([0.79] + [0.03] * 7)
     expected = -(peaked * np.log(peaked)).sum()
     np.testing.assert_allclose(clusters.loc["legal", "entropy"], expected, rtol=1e-12)
     assert clusters.loc["legal", "normalized_entropy"] < DIFFUSE_NORMALIZED_ENTROPY
     assert not clusters.loc["legal", "diffuse"] and clusters.loc["legal", "warning"] == ""
     long = cluster_histograms(cluster_table(runs_frame))
-    assert len(long) == 12 and long.groupby("domain").share.sum().round(12).eq(1.0).all()
+    assert len(long) == 24 and long.groupby("domain").share.sum().round(12).eq(1.0).all()
 
 
 def test_cluster_table_ignores_runs_without_histograms(runs_frame: pd.DataFrame) -> None:
@@ -196,3 +196,22 @@ def test_build_report_gathers_every_frame(runs_frame: pd.DataFrame,
     only_tiny = build_report(runs=runs_frame, model=reference_model, n_points=2, loo=False,
                              scales=["demo"])
     assert only_tiny.runs.empty
+
+
+def test_diffuse_warning_is_judged_on_the_finest_histogram(make_run_record) -> None:
+    from planner.report import _cluster_notes
+
+    # news: flat over the experts' 4 clusters (too coarse to judge), concentrated over 16;
+    # legal: flat over 16 clusters
+    peaked16 = [0.7] + [0.02] * 15
+    rows = [make_run_record("hypernetwork", "news", 100.0,
+                            info={"cluster_histogram": [0.25] * 4}),
+            make_run_record("importance_sampling", "news", 100.0,
+                            info={"cluster_histogram": peaked16}),
+            make_run_record("importance_sampling", "legal", 100.0,
+                            info={"cluster_histogram": [1 / 16] * 16})]
+    clusters = cluster_table(pd.DataFrame(rows))
+    assert len(clusters) == 3
+    assert clusters.diffuse.tolist() == [False, False, True]  # k = 4 never flags
+    notes = _cluster_notes(clusters)
+    assert len(notes) == 1 and "'legal'" in notes[0] and "k=16" in notes[0]
