@@ -7,10 +7,12 @@ stored, modelled, recommended and reported, with no arguments and no network.
 
 Steps:
 
-1. run every available strategy on every domain at the ``demo`` scale in one
-   `strategies.workspace.Workspace`, so the tokenizer, the tokenized corpora and the shared
-   pretraining artifacts (small, large, projected network, clusters) are built once; every
-   finished run is stored at once in the results store (`planner.store`), so a second
+1. run every available strategy on every domain at the ``demo`` scale. The tokenizer and
+   the tokenized corpora are built first; then the strategy families (`STRATEGY_FAMILIES`:
+   strategies that share pretraining artifacts) run in two worker processes, each family in
+   one `strategies.workspace.Workspace` over the same artifact folder, so the shared
+   pretraining (small, large, projected network, clusters) is built once. Every finished
+   run is stored at once in the results store (`planner.store`), so a second
    `specplan demo` reuses them and a failing strategy loses nobody else's runs;
 2. fit the performance model on the reference tables and the measured runs;
 3. recommend a strategy for the default budget scenario (`planner.report.DEFAULT_SCENARIO`:

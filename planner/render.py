@@ -382,6 +382,7 @@ def _html_figure(spec: FigureSpec) -> str:
 
 
 def write_html(report: Report, path: str | Path) -> Path:
+    """Write `render_html` to `path` (UTF-8); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_html(report), encoding="utf-8")

@@ -24,32 +24,49 @@ def _args(tmp: Path, root: Path, *extra: str) -> list[str]:
 
 
 def test_demo_runs_stores_recommends_reports_then_reuses(
-        tmp_path: Path, capfd: pytest.CaptureFixture,
-        tiny_ws) -> None:  # type: ignore[no-untyped-def]
+        tmp_path: Path, capfd: pytest.CaptureFixture, torch_threads: None) -> None:
+    from planner.store import load_runs
+
+    args = _args(tmp_path, tmp_path / "root", "--strategies", "small_nopt", "--workers", "1")
+    assert main(args) == 0
+    out = capfd.readouterr().out
+    assert "[1/1] small_nopt on news: test perplexity" in out
+    assert "Recommendation for the default scenario" in out
+    assert "recommendation: " in out and "Report: " in out
+    assert (tmp_path / "report" / "report.html").exists()
+    runs = load_runs(f"sqlite:///{tmp_path / 'runs.db'}")
+    assert list(runs.strategy) == ["small_nopt"] and set(runs.scale) == {"tiny"}
+
+    t0 = time.perf_counter()
+    assert main(args) == 0
+    elapsed = time.perf_counter() - t0
+    out = capfd.readouterr().out
+    assert "reused the stored run" in out and "0 runs trained, 1 reused" in out
+    assert len(load_runs(f"sqlite:///{tmp_path / 'runs.db'}")) == 1  # nothing redone
+    assert elapsed < 60
+
+
+@pytest.mark.slow
+def test_demo_in_two_worker_processes(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                      tiny_ws) -> None:  # type: ignore[no-untyped-def]
+    """The default path of `make demo`: strategy families in two spawned processes."""
     from planner.store import load_runs
 
     root = tiny_ws.root  # the session's tiny artifacts: `small`'s pretraining is shared
-    # two strategy families: each in its own worker process
     assert main(_args(tmp_path, root, "--strategies", "small_nopt,small",
                       "--workers", "2")) == 0
     out = capfd.readouterr().out
     assert "2 worker processes: small | small_nopt" in out
     assert "[w2] [1/1] small_nopt on news: test perplexity" in out
     assert "[w1] [1/1] small on news: test perplexity" in out
-    assert "Recommendation for the default scenario" in out
-    assert "recommendation: " in out and "Report: " in out
     assert (tmp_path / "report" / "report.html").exists()
     runs = load_runs(f"sqlite:///{tmp_path / 'runs.db'}")
-    assert sorted(runs.strategy) == ["small", "small_nopt"] and set(runs.scale) == {"tiny"}
-
-    t0 = time.perf_counter()
+    assert sorted(runs.strategy) == ["small", "small_nopt"]
+    # everything stored: the rerun starts no worker and trains nothing
     assert main(_args(tmp_path, root, "--strategies", "small_nopt,small", "--workers", "2",
                       "--no-report")) == 0
-    elapsed = time.perf_counter() - t0
     out = capfd.readouterr().out
-    assert "reused the stored run" in out and "0 runs trained, 2 reused" in out
-    assert len(load_runs(f"sqlite:///{tmp_path / 'runs.db'}")) == 2  # nothing redone
-    assert elapsed < 60
+    assert "0 runs trained, 2 reused" in out and "[w1]" not in out
 
 
 def test_partition_keeps_strategies_that_share_pretraining_together() -> None:

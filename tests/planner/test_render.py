@@ -123,3 +123,22 @@ def test_cli_report_bad_input_is_one_line(tmp_path: Path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("specplan report: error:") for line in err)
     assert "--pretraining-budget" in err[1]
+
+
+def test_reporting_never_imports_torch() -> None:
+    """`specplan report` plans and draws: no torch, no transformers (a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, matplotlib; matplotlib.use('Agg'); import pandas as pd\n"
+        "from planner.report import build_report\n"
+        "from planner.render import render_html\n"
+        "r = build_report(runs=pd.DataFrame(columns=['run_key', 'scale', 'test_ppl']),\n"
+        "                 n_points=2, loo=False)\n"
+        "assert 'Recommended: ' in render_html(r)\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
