@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from domains.cache import cache_dir, read_json, stable_hash, write_json
+from domains.cache import cache_dir, file_stem, read_json, stable_hash, write_json
 from domains.cleaning import SPLITS, assign_splits, clean_documents, split_rule
 from domains.errors import DomainError
 from domains.sources import Source, did_you_mean, make_source
@@ -26,7 +26,7 @@ from domains.spec import BUILTIN_DOMAINS, DomainSpec, load_spec, spec_files
 _CACHE_FORMAT = 1
 _MEMORY: dict[str, _Corpus] = {}
 _MEMORY_SIZE = 8
-_NAME_EQ_PATH = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.\-]*)=(.+)$")
+_NAME_EQ_PATH = re.compile(r"^([^=]+)=(.+)$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def _load_corpus(spec: DomainSpec, source: Source, rule: str) -> _Corpus:
     path = (
         None
         if full_key is None
-        else cache_dir("corpora") / f"{spec.name}-{source.name}-{full_key[:20]}.json"
+        else cache_dir("corpora") / f"{file_stem(spec.name)}-{source.name}-{full_key[:20]}.json"
     )
     cached = read_json(path) if path is not None else None
     if isinstance(cached, dict) and cached.get("key") == full_key:

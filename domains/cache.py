@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -40,6 +41,14 @@ def stable_hash(*items: Any, length: int = 64) -> str:
         h.update(json.dumps(item, sort_keys=True, default=str).encode("utf-8"))
         h.update(b"\x00")
     return h.hexdigest()[:length]
+
+
+def file_stem(name: str, limit: int = 40) -> str:
+    """`name` made safe as part of a file name: characters outside ``[A-Za-z0-9_.-]`` become
+    ``_`` and the result is cut to `limit`. Not unique on its own: callers add a content key,
+    so two domains whose names map to the same stem never share an entry."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:limit]
+    return stem or "domain"
 
 
 def file_stamp(paths: Iterable[Path]) -> list[tuple[str, int, int]]:

@@ -11,7 +11,7 @@ interpret those options. Users add a domain without editing the package by putti
 from __future__ import annotations
 
 import os
-import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +23,7 @@ from domains.errors import DomainError
 BUILTIN_DOMAINS: tuple[str, ...] = ("biomedical", "legal", "news", "generic")
 SOURCE_NAMES: tuple[str, ...] = ("packaged", "files", "hf")
 PATH_ENV_VAR = "SPECPLAN_DOMAINS_PATH"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_MAX_NAME = 100
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -32,7 +32,9 @@ class DomainSpec:
     """What a domain is and where its text comes from.
 
     Args:
-        name: the domain's name (letters, digits, ``_ . -``).
+        name: the domain's name: any text up to 100 characters without ``=``, control
+            characters or surrounding spaces. It is shown to people (escaped in reports) and
+            never used as a path on its own (see `domains.cache.file_stem`).
         description: one sentence for people.
         default_source: the source used when none is named.
         sources: source name -> that source's options (including ``licence`` and ``provenance``).
@@ -53,10 +55,9 @@ class DomainSpec:
 
     def __post_init__(self) -> None:
         where = self.origin or f"domain '{self.name}'"
-        if not isinstance(self.name, str) or not _NAME.match(self.name):
-            raise DomainError(
-                f"{where}: invalid domain name {self.name!r} (use letters, digits, '_', '.', '-')"
-            )
+        problem = name_problem(self.name)
+        if problem:
+            raise DomainError(f"{where}: invalid domain name {self.name!r} ({problem})")
         for src in self.sources:
             if src not in SOURCE_NAMES:
                 raise DomainError(
@@ -72,6 +73,21 @@ class DomainSpec:
             raise DomainError(
                 f"{where}: min_chars must be a positive integer, got {self.min_chars!r}"
             )
+
+
+def name_problem(name: object) -> str:
+    """Why `name` cannot name a domain, or "" when it can."""
+    if not isinstance(name, str) or not name.strip():
+        return "it must be non-empty text"
+    if name != name.strip():
+        return "remove the spaces around it"
+    if "=" in name:
+        return "'=' separates NAME from PATH"
+    if any(unicodedata.category(c).startswith("C") for c in name):
+        return "it holds a control or invisible character"
+    if len(name) > _MAX_NAME:
+        return f"at most {_MAX_NAME} characters"
+    return ""
 
 
 def load_spec(path: str | os.PathLike[str]) -> DomainSpec:

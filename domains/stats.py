@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from domains.base import Domain, get_domain
-from domains.cache import cache_dir, read_json, stable_hash, write_json
+from domains.cache import cache_dir, file_stem, read_json, stable_hash, write_json
 from domains.cleaning import SPLITS
 from domains.spec import BUILTIN_DOMAINS
 from domains.tokenizer import DEFAULT_VOCAB_SIZE, get_tokenizer, tokenize_split, tokenizer_key
@@ -22,7 +22,7 @@ from domains.tokenizer import DEFAULT_VOCAB_SIZE, get_tokenizer, tokenize_split,
 def token_counts(domain: Domain, vocab_size: int = DEFAULT_VOCAB_SIZE) -> dict[str, int]:
     """Tokens per split (eos after each document included), in the project tokenizer."""
     key = stable_hash("counts-v1", domain.fingerprint, tokenizer_key(vocab_size))
-    path = cache_dir("stats") / f"{domain.name}-{key[:24]}.json"
+    path = cache_dir("stats") / f"{file_stem(domain.name)}-{key[:24]}.json"
     cached = read_json(path)
     if isinstance(cached, dict) and set(cached) == set(SPLITS):
         return {s: int(cached[s]) for s in SPLITS}

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from domains.cache import atomic_write_bytes, cache_dir, stable_hash
+from domains.cache import atomic_write_bytes, cache_dir, file_stem, stable_hash
 from domains.errors import DomainError
 
 if TYPE_CHECKING:
@@ -260,7 +260,7 @@ def tokenize_split(
             source order; the last one may be cut).
     """
     key = stable_hash("tokens-v2", domain.fingerprint, tokenizer_hash(tok), split)
-    path = cache_dir("tokens") / f"{domain.name}-{split}-{key[:24]}.npz"
+    path = cache_dir("tokens") / f"{file_stem(domain.name)}-{split}-{key[:24]}.npz"
     tc = _load_npz(path)
     if tc is None:
         tc = encode_documents(domain.documents(split), tok)

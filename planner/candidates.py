@@ -488,7 +488,7 @@ def _teacher_pretraining(components: Mapping[str, float]) -> float:
     return float(sum(v for k, v in components.items() if _is_teacher_pretraining(k)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fact(fact_id: str) -> float:
     from planner.reference import figure_fact
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -37,18 +38,18 @@ COMMANDS: dict[str, str] = {
 }
 
 HELP: dict[str, str] = {
-    "demo": "run every strategy on biomedical, legal and news at the demo scale, recommend, report",
+    "demo": "run every strategy on biomedical, legal and news at demo scale, recommend, report",
     "domains": "list domains and sources with documents, tokens, licence and provenance",
     "strategies": "list the specialization strategies and how each is charged",
-    "recommend": "recommend a strategy for given budgets (no training; reference data + your runs)",
+    "recommend": "recommend a strategy for given budgets (no training: reference data, your runs)",
     "run": "train, specialize and evaluate one strategy on one domain; store the run",
     "sweep": "run several strategies on several domains (an Optuna study of real runs)",
     "report": "write the HTML/PDF report for decision-makers from the stored runs",
 }
 
 
-def _available() -> dict[str, object]:
-    mods = {}
+def _available() -> dict[str, str]:
+    mods: dict[str, str] = {}
     for name, mod in COMMANDS.items():
         spec = importlib.util.find_spec(mod)
         if spec is not None:
@@ -75,7 +76,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=HELP[name], description=HELP[name])
         if only is not None and name != only and only in COMMANDS:
             continue  # not requested: leave its module (and its imports) alone
-        module = importlib.import_module(mod)  # type: ignore[arg-type]
+        module = importlib.import_module(mod)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser

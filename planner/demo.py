@@ -268,7 +268,7 @@ def _run_parallel(cfg: DemoConfig, groups: list[list[str]], echo: Callable[[str]
 def _run_serial(cfg: DemoConfig, names: list[str], echo: Callable[[str], None],
                 ) -> tuple[list[dict[str, Any]], list[str], int]:
     from domains import get_domain
-    from planner.runner import configure_threads
+    from planner.runner import configure_threads, quiet_transformers
     from planner.store import open_study
     from strategies.registry import create_strategy
     from strategies.scales import get_scale
@@ -280,7 +280,7 @@ def _run_serial(cfg: DemoConfig, names: list[str], echo: Callable[[str], None],
     root = Path(cfg.root)
     configure_threads(scale.name)
     _set_threads(cfg.threads)
-    _quiet_transformers()
+    quiet_transformers()
     ws = Workspace(scale, root=root, seed=cfg.seed, progress=cfg.progress)
     records: list[dict[str, Any]] = []
     failures: list[str] = []
@@ -333,16 +333,6 @@ def _run_or_reuse(strategy: Any, domain: Any, ws: Any, study: Any, root: Path, t
     echo(f"{tag}: test perplexity {rec['test_ppl']:.2f} (before fine-tuning "
          f"{_num(rec.get('test_ppl_before_finetune'))}) in {time.perf_counter() - t0:.0f} s")
     return rec, False, ""
-
-
-def _quiet_transformers() -> None:
-    """No "Loading weights" / "Writing model shards" bars between our own lines."""
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover - transformers is a dependency
-        pass
 
 
 def _set_threads(threads: int | None) -> None:

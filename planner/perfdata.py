@@ -179,9 +179,11 @@ def _runs_to_obs(runs: Any) -> list[tuple[str, _Obs]]:
         scale = str(rec["scale"])
         teacher = float(_nested(rec, "teacher_pretraining_flops") or 0.0)
         if teacher == 0.0 and strategy.startswith("distillation"):
-            comps = _nested(rec, "components") or {}
-            teacher = float(sum(v for k, v in comps.items()
-                                if "teacher" in k and "pretrain" in k) if comps else 0.0)
+            # the runner stores `cost_components` (Cost.components); older frames: `components`
+            comps = _nested(rec, "cost_components") or _nested(rec, "components") or {}
+            teacher = float(sum(float(v) for k, v in comps.items()
+                                if "teacher" in k and "pretrain" in k)
+                            if isinstance(comps, Mapping) else 0.0)
         u, u_t = _axes(strategy, scale, pretraining_flops=pre, specialization_flops=spec,
                        teacher_pretraining_flops=teacher)
         weight = _nested(rec, "weight")

@@ -256,7 +256,6 @@ def recommend(budget: Budget, *, runs: Any = None, storage: str | None = None,
     """
     from planner.candidates import PlanContext
     from planner.perfmodel import PerformanceModel
-
     from strategies.scales import get_scale
 
     get_scale(scale)  # an unknown scale is a user error, named before anything is loaded

@@ -104,7 +104,7 @@ def _coerce(column: str, value: str) -> Any:
         else number
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read(stem: str) -> tuple[dict[str, Any], ...]:
     path = REFERENCE_DIR / f"{stem}.csv"
     try:

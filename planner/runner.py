@@ -123,6 +123,13 @@ def configure_threads(scale: str) -> None:
         torch.set_num_threads(1)
 
 
+def quiet_transformers() -> None:
+    """No "Loading weights" / "Writing model shards" bars between our own lines."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def run_plan(plan: RunPlan) -> list[dict[str, Any]]:
     """Run every strategy on every domain, sharing one workspace (tokenizer, corpora,
     pretraining artifacts). A failing run is reported and the others go on; finished
@@ -134,6 +141,8 @@ def run_plan(plan: RunPlan) -> list[dict[str, Any]]:
 
     study = open_study(plan.storage)
     configure_threads(plan.scale)
+    if not plan.progress:
+        quiet_transformers()
     root = Path(plan.root) if plan.root is not None else Path(".specplan")
     ws = Workspace(plan.scale, root=root, seed=plan.seed, n_domain_tokens=plan.n_domain_tokens,
                    progress=plan.progress)

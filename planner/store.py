@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from domains.errors import SpecplanError
@@ -43,6 +44,8 @@ def open_study(storage: str | None = None, *, create: bool = True) -> Any:
     url = storage or DEFAULT_STORAGE
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if create:
+        _make_sqlite_folder(url)
     try:
         if create:
             return optuna.create_study(study_name=STUDY_NAME, storage=url,
@@ -53,6 +56,20 @@ def open_study(storage: str | None = None, *, create: bool = True) -> Any:
     except Exception as err:  # sqlalchemy / optuna raise many kinds on a bad URL
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise StorageError(f"cannot open storage URL {url!r}: {msg}") from err
+
+
+def _make_sqlite_folder(url: str) -> None:
+    """Create the folder of a new SQLite file (``sqlite:///runs/x.db`` in a fresh checkout)."""
+    if not url.startswith("sqlite:///"):
+        return
+    try:
+        from sqlalchemy.engine import make_url
+
+        database = make_url(url).database
+    except Exception:  # a malformed URL: let optuna report it in one line
+        return
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
 def find_run(study: Any, run_key: str) -> dict[str, Any] | None:

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
     from domains import Domain
     from strategies.clustering import ClusterModel
-    from strategies.projected import ProjectedGPT2
     from strategies.workspace import Workspace
 
 # Basis tensors per expert implied by the paper's Table 7 (inference, paper-notes §2.7):
@@ -84,10 +83,10 @@ class HypernetworkStrategy(Strategy):
     pretraining budget, further generic documents are assigned to the nearest centroid),
     packs each cluster's documents into blocks of their own (so every block has exactly
     one cluster: no majority vote needed) and trains T, M, E and the shared body jointly
-    with the shared training loop, each block through its cluster's expert. `specialize` assigns the domain's training documents to the same
-    centroids, picks the expert vector (the most frequent cluster's E row, or the
-    histogram mixture), instantiates it in closed form as an ordinary small
-    `GPT2LMHeadModel` and fine-tunes it with early stopping.
+    with the shared training loop, each block through its cluster's expert. `specialize`
+    assigns the domain's training documents to the same centroids, picks the expert vector (the
+    most frequent cluster's E row, or the histogram mixture), instantiates it in closed form as
+    an ordinary small `GPT2LMHeadModel` and fine-tunes it with early stopping.
 
     Args:
         scale: `tiny`, `demo` or `paper` (or a `Scale`).

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any, TypedDict
 
 from planner.commands._common import add_json
+
+
+class StrategyRow(TypedDict):
+    """One strategy as listed by `specplan strategies` (and its `--json` output)."""
+
+    name: str
+    paper_name: str
+    aliases: list[str]
+    summary: str
+    charging: dict[str, str]
+    parameters: dict[str, Any]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_json(parser)
 
 
-def describe_strategies() -> list[dict[str, object]]:
+def describe_strategies() -> list[StrategyRow]:
     from strategies.registry import get_strategy_class, list_strategies, strategy_registry
 
-    rows = []
+    rows: list[StrategyRow] = []
     for name in list_strategies(available_only=True):
         cls = get_strategy_class(name)
         rows.append({
@@ -33,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, default=repr))
         return 0
     for r in rows:
-        aliases = ", ".join(r["aliases"])  # type: ignore[arg-type]
+        aliases = ", ".join(r["aliases"])
         print(f"{r['name']:<24} {r['paper_name']:<9} {r['summary']}")
         print(f"{'':<24} aliases: {aliases}")
-        for bucket, how in r["charging"].items():  # type: ignore[union-attr]
+        for bucket, how in r["charging"].items():
             print(f"{'':<24} {bucket + ':':<16} {how}")
     return 0

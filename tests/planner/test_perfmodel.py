@@ -173,6 +173,24 @@ def test_other_scale_runs_get_their_own_fit() -> None:
         m.predict("small", pretraining_flops=1.0, n_domain_tokens=8e6, scale="tiny")
 
 
+def test_distillation_runs_read_the_teacher_from_cost_components() -> None:
+    """The runner stores `cost_components`; the teacher's pretraining FLOPs in it become the
+    teacher axis (as if given as `teacher_pretraining_flops`), not 0."""
+    from planner.perfdata import _runs_to_obs
+
+    teacher, student = reference_flops("large", 400.0), reference_flops("small", 200.0)
+    rec = {"strategy": "distillation", "scale": "demo", "domain": "news",
+           "pretraining_flops": teacher + student, "specialization_flops": 1e15,
+           "n_domain_tokens": 1e6, "test_ppl": 30.0}
+    stored = _runs_to_obs(pd.DataFrame([{**rec, "cost_components": {
+        "pretraining_teacher": teacher, "pretraining_student": student, "finetune": 1e15}}]))
+    explicit = _runs_to_obs(pd.DataFrame([{**rec, "teacher_pretraining_flops": teacher}]))
+    bare = _runs_to_obs(pd.DataFrame([rec]))
+    (_, got), (_, want), (_, none) = stored[0], explicit[0], bare[0]
+    assert got.u_teacher is not None and got.u_teacher == pytest.approx(want.u_teacher)
+    assert got.u == pytest.approx(want.u) and none.u_teacher is None and none.u > got.u
+
+
 def test_runs_frame_validation() -> None:
     bad = pd.DataFrame([{"strategy": "small", "scale": "paper"}])
     with pytest.raises(RunsFrameError, match="lacks column"):

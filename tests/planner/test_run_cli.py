@@ -43,7 +43,8 @@ def test_strategies_does_not_import_torch() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--strategy", "smal", "--domain", "news"], "unknown strategy 'smal'. Did you mean: small"),
+        (["--strategy", "smal", "--domain", "news"],
+         "unknown strategy 'smal'. Did you mean: small"),
         (["--strategy", "small", "--domain", "news", "--scale", "huge"], "unknown scale 'huge'"),
         (["--strategy", "small", "--domain", "nowhere"], "nowhere"),
         (["--strategy", "small", "--domain", "news", "--param", "oops"], "expected KEY=VALUE"),
