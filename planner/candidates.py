@@ -21,7 +21,7 @@ import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from domains.errors import SpecplanError
 
@@ -37,6 +37,12 @@ __all__ = ["Candidate", "Knob", "PlanContext"]
 _PROBE = 1e9  # tokens used to probe estimate_cost's (linear) FLOPs per token
 MIXTURE_EXPERTS = (16, 64)  # the expert counts with numbers (Table 8, Table 5)
 SELECTIONS = ("most_frequent", "best_loss", "finetune_all")  # Table 5
+
+
+class _PretrainTokens(TypedDict, total=False):
+    """`n_pretrain_tokens` for `Strategy.estimate_cost`, if set (else its default)."""
+
+    n_pretrain_tokens: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,12 +238,10 @@ class PlanContext:
         obj = self.strategy(name, **params)
         assert obj is not None
         d = self.budget.n_domain_tokens
-
-        def cost(**kw: float) -> Cost:
-            return obj.estimate_cost(n_domain_tokens=d, **kw)
-
-        p1, p2 = cost(n_pretrain_tokens=_PROBE), cost(n_pretrain_tokens=2 * _PROBE)
-        s1, s2 = cost(n_specialize_tokens=_PROBE), cost(n_specialize_tokens=2 * _PROBE)
+        p1 = obj.estimate_cost(n_domain_tokens=d, n_pretrain_tokens=_PROBE)
+        p2 = obj.estimate_cost(n_domain_tokens=d, n_pretrain_tokens=2 * _PROBE)
+        s1 = obj.estimate_cost(n_domain_tokens=d, n_specialize_tokens=_PROBE)
+        s2 = obj.estimate_cost(n_domain_tokens=d, n_specialize_tokens=2 * _PROBE)
         out = {
             "pre_per_token": (p2.pretraining_flops - p1.pretraining_flops) / _PROBE,
             "spec_per_pretrain_token": (p2.specialization_flops - p1.specialization_flops)
@@ -268,7 +272,7 @@ class PlanContext:
         target = _interp_loglog(limits, float(self.budget.n_domain_tokens))
         obj = self.strategy(name, **params)
         assert obj is not None
-        extra = {"n_pretrain_tokens": 1} if name == "importance_sampling" else {}
+        extra: _PretrainTokens = {"n_pretrain_tokens": 1} if name == "importance_sampling" else {}
         d = self.budget.n_domain_tokens
         g0 = self._a100.plan_cost(name, obj.estimate_cost(
             n_domain_tokens=d, n_specialize_tokens=0, **extra)).specialization.gpu_hours
@@ -338,7 +342,9 @@ class PlanContext:
             raise SpecplanError(f"strategy {name!r} rejects {params}: {self.unavailable[name]}")
         probe = self.probe(name, **params)
         d = self.budget.n_domain_tokens
-        size, _ = self.inference_of(name)  # type: ignore[misc]
+        inference = self.inference_of(name)
+        assert inference is not None  # None only when the strategy is unavailable (above)
+        size, _ = inference
         large = self.scale.large.n_params
         ft_tokens = self.finetune_tokens(name, **params)
         config: dict[str, Any] = {"model": "large" if name == "large" else "small",
@@ -346,7 +352,7 @@ class PlanContext:
         teacher_flops = 0.0
         extra_spec = 0.0
         pre_tokens: float | None = None
-        pre_kwargs: dict[str, float] = {}
+        pre_kwargs: _PretrainTokens = {}
         f = float(knobs.get("pretraining_fraction", 1.0))
         lam = self._total_allowance(name, knobs, params, ft_tokens, size)
         if name in ("distillation", "distillation_sequences"):
@@ -408,18 +414,18 @@ class PlanContext:
             spec += extra_spec
             comps["importance_sampled_pretraining"] = extra_spec
         if name == "mixture":
-            k = int(knobs.get("n_experts", 16))
+            n_experts = int(knobs.get("n_experts", 16))
             if "n_experts" not in params and "n_clusters" not in params:
-                pre_params = k * cost.inference_params
+                pre_params = n_experts * cost.inference_params
             if knobs.get("selection") == "finetune_all" and "selection" not in params:
                 ft = comps.get("finetune", spec)
-                spec += (k - 1) * ft
-                comps["finetune_all_experts"] = k * ft
+                spec += (n_experts - 1) * ft
+                comps["finetune_all_experts"] = n_experts * ft
         return replace(cost, pretraining_flops=pre, specialization_flops=spec,
                        pretraining_params=pre_params, components=comps)
 
     def _describe(self, name: str, cost: Cost, plan_cost: PlanCost, knobs: Mapping[str, Any],
-                  pre_kwargs: Mapping[str, float], ft_tokens: float | None,
+                  pre_kwargs: _PretrainTokens, ft_tokens: float | None,
                   params: Mapping[str, Any]) -> dict[str, Any]:
         cm = self.cost_model
         out: dict[str, Any] = {}

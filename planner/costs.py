@@ -249,14 +249,21 @@ def _strategy(name: str, **params: Any) -> Strategy | None:
         return None
 
 
+def _probe_cost(strategy: Strategy, bucket: str, n_tokens: float) -> Cost:
+    """`estimate_cost` with `n_tokens` pretraining tokens (`bucket == "pretraining"`) or
+    fine-tuning tokens (any other bucket); 1M domain tokens."""
+    if bucket == "pretraining":
+        return strategy.estimate_cost(n_domain_tokens=1e6, n_pretrain_tokens=n_tokens)
+    return strategy.estimate_cost(n_domain_tokens=1e6, n_specialize_tokens=n_tokens)
+
+
 def _per_token_flops(strategy: Strategy | None, bucket: str, fallback: float) -> float:
     """FLOPs per token of a bucket, probed from `estimate_cost` (linear in tokens)."""
     if strategy is None:
         return fallback
-    arg = "n_pretrain_tokens" if bucket == "pretraining" else "n_specialize_tokens"
     field_name = f"{bucket}_flops"
-    lo = getattr(strategy.estimate_cost(n_domain_tokens=1e6, **{arg: 1e9}), field_name)
-    hi = getattr(strategy.estimate_cost(n_domain_tokens=1e6, **{arg: 2e9}), field_name)
+    lo = getattr(_probe_cost(strategy, bucket, 1e9), field_name)
+    hi = getattr(_probe_cost(strategy, bucket, 2e9), field_name)
     per_token = (hi - lo) / 1e9
     return per_token if per_token > 0 else fallback
 

@@ -235,6 +235,9 @@ class PerformanceModel:
         is_obs = [o for o in paper if o.strategy == "importance_sampling" and
                   o.group.startswith("ref:")]
         self.is_u_max_ = _u(facts["is_spec_gpuh"]["value"])
+        self.is_delta_: np.ndarray | None = None
+        self.is_z_range_: tuple[float, float] | None = None
+        self.is_sigma_: float | None = None
         if is_obs:
             zs = [o.z for o in is_obs]
             deltas = [o.y - self.pooled_.value("small", o.u, o.z)[0] for o in is_obs]
@@ -244,16 +247,14 @@ class PerformanceModel:
                       for r in facts.values() if r["strategy"] == "importance_sampling"
                       and r["quantity"] == "test_ppl"]
             self.is_sigma_ = float(np.hypot(max(widths), _FIGURE_SIGMA))
-        else:
-            self.is_delta_, self.is_z_range_, self.is_sigma_ = None, None, None
         self.is_stretch_ = self._is_stretch(facts) if is_obs else 1.0
         # small_nopt: Table 4, a function of the data size only
         nopt = [o for o in paper if o.strategy == "small_nopt" and o.group.startswith("ref:")]
+        self.nopt_coef_: np.ndarray | None = None
+        self.nopt_z_range_: tuple[float, float] | None = None
         if nopt:
             self.nopt_coef_ = _quad_through([o.z for o in nopt], [o.y for o in nopt])
             self.nopt_z_range_ = (min(o.z for o in nopt), max(o.z for o in nopt))
-        else:
-            self.nopt_coef_, self.nopt_z_range_ = None, None
         # distillation: teacher ramp from Fig. 5
         self.teacher_ramp_ = (_u(facts["d_teacher_low"]["value"]),
                               _u(facts["d_teacher_high"]["value"]))
@@ -304,14 +305,19 @@ class PerformanceModel:
         pn_limit = next(r["max_gpuh"] for r in read_records("table3")
                         if r["strategy"] == "hypernetwork" and r["bucket"] == "pretraining")
         y_pn = self.pooled_.value("hypernetwork", _u(pn_limit), z1)[0]
-        y_is = self.pooled_.value("small", self.is_u_max_, z1)[0] + \
-            _quad_eval(self.is_delta_, z1, *self.is_z_range_)[0]
+        y_is = self.pooled_.value("small", self.is_u_max_, z1)[0] + self._is_delta(z1)[0]
         u_even = _u(pn_limit / float(fact["value"]))
         if u_even >= self.is_u_max_:
             return 1.0
         small_drop = (self.pooled_.value("small", u_even, z1)[0]
                       - self.pooled_.value("small", self.is_u_max_, z1)[0])
         return max(1.0, (y_pn - y_is) / small_drop) if small_drop > 0 else 1.0
+
+    def _is_delta(self, z: float) -> tuple[float, float]:
+        """SLM-is's offset from the SLM curve at `z`, and how far `z` is extrapolated."""
+        if self.is_delta_ is None or self.is_z_range_ is None:
+            raise NotFittedError("no importance-sampling facts in the reference data")
+        return _quad_eval(self.is_delta_, z, *self.is_z_range_)
 
     def _fit_scale(self, scale: str, obs: list[_Obs]) -> _ScaleFit:
         strategies = sorted({o.strategy for o in obs})
@@ -392,7 +398,7 @@ class PerformanceModel:
             u_c = min(u, self.is_u_max_)
             base, dist = self.pooled_.value("small", u_c, z)
             anchor = self.pooled_.value("small", self.is_u_max_, z)[0]
-            delta, dz = _quad_eval(self.is_delta_, z, *self.is_z_range_)
+            delta, dz = self._is_delta(z)
             # steeper than SLM below 130 GPUh (Fig. 6), but never worse than an SLM
             # pretrained with the same compute on generic rather than matched text
             y = min(anchor + self.is_stretch_ * (base - anchor) + delta, base)
@@ -402,7 +408,7 @@ class PerformanceModel:
                              "no further gain assumed")
             return y, max(dist, dz) + extra, notes
         if strategy == "small_nopt":
-            if self.nopt_coef_ is None:
+            if self.nopt_coef_ is None or self.nopt_z_range_ is None:
                 raise NotFittedError("no SLM-nopt row in the reference data")
             y, dist = _quad_eval(self.nopt_coef_, z, *self.nopt_z_range_)
             return y, dist, notes

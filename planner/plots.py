@@ -26,6 +26,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.artist import Artist
     from matplotlib.axes import Axes
 
 __all__ = [
@@ -63,7 +64,9 @@ def strategy_colors(names: Iterable[str]) -> dict[str, str]:
 
     from planner.report import strategy_order
 
-    palette = list(colormaps["tab10"].colors) + list(colormaps["tab20"].colors[1::2])
+    tab10, tab20 = colormaps["tab10"], colormaps["tab20"]
+    # integer inputs index the (listed) colormaps' entries: tab10's, then tab20's light ones
+    palette = [tab10(i) for i in range(tab10.N)] + [tab20(i) for i in range(1, tab20.N, 2)]
     known = strategy_order(["small", "small_nopt", "large", "distillation", "mixture",
                             "hypernetwork", "importance_sampling", "distillation_sequences"])
     out = {}
@@ -125,8 +128,9 @@ def plot_decision_map(frame: pd.DataFrame, ax: Axes | None = None, *,
     ax.set_xlabel(f"pretraining budget ({unit_p})")
     ax.set_ylabel(f"specialization budget per domain ({unit_s})")
     ax.set_title("Best strategy by budget")
-    handles = [Patch(facecolor=colors[n], label=_label(n) if n != "none" else "nothing fits")
-               for n in names]
+    handles: list[Artist] = [
+        Patch(facecolor=colors[n], label=_label(n) if n != "none" else "nothing fits")
+        for n in names]
     if point is not None:
         (star,) = ax.plot([point[0]], [point[1]], marker="*", markersize=16, color="white",
                           markeredgecolor="black", linestyle="none", label="your budget")

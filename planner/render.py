@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from planner.report import Report
@@ -82,11 +83,14 @@ def figures(report: Report) -> list[FigureSpec]:
         sub = report.budget_curves
         if len(sub) and (sub["axis"] == axis).any():
             amount = getattr(b, axis).amount
+
+            def curve(ax: Axes, axis: str = axis, amount: float = amount) -> Axes:
+                return plots.plot_budget_curves(report.budget_curves, axis, ax, point=amount)
+
             one(f"curve_{axis}", f"Perplexity vs {axis} budget",
                 f"Each strategy's best predicted perplexity (90% band) as the {axis} budget "
                 "varies, the other budgets fixed. A strategy is drawn only where it fits.",
-                lambda ax, axis=axis, amount=amount: plots.plot_budget_curves(
-                    report.budget_curves, axis, ax, point=amount))
+                curve)
     if len(report.domain_costs):
         one("domain_costs", "Cost over N domains (planned)",
             f"Total cost of each strategy's configuration for your budget as the number of "
@@ -94,16 +98,24 @@ def figures(report: Report) -> list[FigureSpec]:
             lambda ax: plots.plot_cost_over_domains(report.domain_costs, ax))
     for scale in dict.fromkeys(report.runs["scale"]) if len(report.runs) else []:
         sub = report.runs[report.runs["scale"] == scale]
+
+        def scale_runs(ax: Axes, sub: pd.DataFrame = sub) -> Axes:
+            return plots.plot_runs(sub, ax)
+
         one(f"runs_{scale}", f"Measured runs at scale {scale!r}",
             "Test perplexity of each specialized model (bars) and of its starting point "
             "before fine-tuning (black ticks).",
-            lambda ax, sub=sub: plots.plot_runs(sub, ax), (8.4, 4.4))
+            scale_runs, (8.4, 4.4))
         mdc = report.measured_domain_costs
         mdc = mdc[mdc["scale"] == scale]
         if len(mdc):
+
+            def measured_costs(ax: Axes, mdc: pd.DataFrame = mdc) -> Axes:
+                return plots.plot_cost_over_domains(mdc, ax)
+
             one(f"measured_costs_{scale}", f"Measured FLOPs over N domains at scale {scale!r}",
                 "Measured pretraining FLOPs plus N x the mean measured specialization FLOPs.",
-                lambda ax, mdc=mdc: plots.plot_cost_over_domains(mdc, ax))
+                measured_costs)
     if len(report.cluster_histograms):
         one("clusters", "Domain cluster histograms",
             "Share of each domain's documents in each generic-corpus cluster. A flat "
@@ -438,6 +450,7 @@ def _draw_text_page(pdf: Any, lines: list[str]) -> None:
 def write_pdf(report: Report, path: str | Path) -> Path:
     """The report as a PDF: text pages (recommendation, tables), then the figures."""
     from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -469,7 +482,10 @@ def write_pdf(report: Report, path: str | Path) -> Path:
             fig = spec.draw()
             fig.suptitle(spec.title, fontsize=12, weight="bold")
             # keep the bottom strip free for the caption (constrained layout: rect)
-            fig.get_layout_engine().set(rect=(0, 0.09, 1, 0.91))
+            engine = fig.get_layout_engine()
+            if not isinstance(engine, ConstrainedLayoutEngine):
+                raise TypeError(f"figure {spec.key!r} must use constrained layout")
+            engine.set(rect=(0, 0.09, 1, 0.91))
             fig.text(0.01, 0.01, textwrap.fill(spec.caption, 130), fontsize=7, va="bottom")
             pdf.savefig(fig)
         info = pdf.infodict()
