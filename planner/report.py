@@ -283,15 +283,16 @@ def _total_in(total: Mapping[str, Any], unit: str) -> float:
     return float(value) if value is not None else np.nan
 
 
-def _with_budgets(budget: Budget, **amounts: float) -> Budget:
+def _with_budgets(budget: Budget, *, pretraining: float | None = None,
+                  specialization: float | None = None) -> Budget:
     """`budget` with its pretraining / specialization amounts replaced (same units)."""
     from planner.budget import ComputeBudget
 
-    changes = {}
-    for bucket, amount in amounts.items():
-        old = getattr(budget, bucket)
-        changes[bucket] = ComputeBudget(**{old.unit: float(amount)})
-    return dataclasses.replace(budget, **changes)
+    def bucket(old: ComputeBudget, amount: float | None) -> ComputeBudget:
+        return old if amount is None else ComputeBudget(**{old.unit: float(amount)})
+
+    return dataclasses.replace(budget, pretraining=bucket(budget.pretraining, pretraining),
+                               specialization=bucket(budget.specialization, specialization))
 
 
 def _grid(center: float, low_factor: float, high_factor: float, n: int) -> np.ndarray:
@@ -581,7 +582,7 @@ def measured_vs_predicted(runs: pd.DataFrame | None, *, loo: bool = True,
         use_loo = loo and 1 < len(records) <= _MAX_LOO_RUNS
         full = None if use_loo else PerformanceModel().fit(runs)
         for i, rec in enumerate(records):
-            model = PerformanceModel().fit(runs.drop(index=i)) if use_loo else full
+            model = PerformanceModel().fit(runs.drop(index=i)) if full is None else full
             try:
                 p = _predict_run(model, rec)
             except (KeyError, ValueError, AttributeError):
@@ -608,18 +609,27 @@ def measured_vs_predicted(runs: pd.DataFrame | None, *, loo: bool = True,
 
 
 # ------------------------------------------------------------------------------ provenance
-def provenance_table(domains: Iterable[Any]) -> pd.DataFrame:
+def provenance_table(domains: Iterable[Any], runs: pd.DataFrame | None = None
+                     ) -> pd.DataFrame:
     """Where each domain's text comes from: source, licence, provenance, documents.
 
     Args:
-        domains: `domains.Domain` objects, or names: a built-in name is read with
-            `domains.get_domain`; any other name (a user's ``NAME=PATH`` domain whose path
-            the runs do not record) gets a row saying so.
+        domains: `domains.Domain` objects, or names. A name is described by the data card
+            its latest run in `runs` stored (``data``: source, licence, provenance,
+            documents), else, for a built-in name, by `domains.get_domain`; any other name
+            (runs from before data cards were stored) gets a row saying so.
+        runs: stored runs (`planner.store.load_runs`), optional.
     """
     from domains.errors import SpecplanError
 
+    cards = _data_cards(runs)
     rows = []
     for d in domains:
+        if isinstance(d, str) and d in cards:
+            card = cards[d]
+            rows.append({"domain": d, **{k: str(card.get(k, "")) for k in (
+                "source", "licence", "provenance", "description", "documents")}})
+            continue
         if isinstance(d, str):
             try:
                 from domains import get_domain
@@ -641,6 +651,16 @@ def provenance_table(domains: Iterable[Any]) -> pd.DataFrame:
                      "documents": docs})
     return pd.DataFrame(rows, columns=["domain", "source", "licence", "provenance",
                                        "description", "documents"])
+
+
+def _data_cards(runs: pd.DataFrame | None) -> dict[str, Mapping[str, Any]]:
+    """domain -> the ``data`` card of its latest run that stored one."""
+    if runs is None or "data" not in runs.columns or len(runs) == 0:
+        return {}
+    order = (runs.sort_values("datetime", na_position="first", kind="stable")
+             if "datetime" in runs.columns else runs)
+    return {str(dom): card for dom, card in zip(order["domain"], order["data"], strict=True)
+            if isinstance(card, Mapping)}
 
 
 # ------------------------------------------------------------------------------ the report
@@ -742,6 +762,6 @@ def build_report(*, runs: pd.DataFrame | None = None, storage: str | None = None
         clusters=clusters, cluster_histograms=cluster_histograms(clusters),
         measured_vs_predicted=measured_vs_predicted(runs, loo=loo),
         provenance=provenance_table(domains if domains is not None
-                                    else list(dict.fromkeys(table["domain"]))),
+                                    else list(dict.fromkeys(table["domain"])), runs),
         notes=notes, recommendation_text=text,
     )

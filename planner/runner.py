@@ -98,13 +98,23 @@ def run_one(strategy: Any, domain: Any, ws: Any, *, study: Any, root: Path,
         "test_ppl_before_finetune": model.info.get("test_ppl_before_finetune"),
         "wall_s": wall, "model_path": str(model_path),
         "datetime": time.strftime("%Y-%m-%dT%H:%M:%S"), "versions": versions(),
-        "info": model.info,
+        "info": model.info, "data": data_card(domain),
     }
     add_run(study, record)
     _log(f"[{strategy.name} / {domain.name}] test ppl {result.perplexity:.2f} "
          f"(before fine-tuning {record['test_ppl_before_finetune'] or float('nan'):.2f}), "
          f"{wall:.0f} s, stored as {key}", ws.progress)
     return record
+
+
+def data_card(domain: Any) -> dict[str, Any]:
+    """Where a run's text came from, stored with the run so a report can say it for any
+    domain (a user's ``NAME=PATH`` folder included) without reading the data again."""
+    n = domain.n_documents()
+    return {"source": domain.source, "licence": domain.licence,
+            "provenance": domain.provenance, "description": domain.description,
+            "documents": " / ".join(f"{n[s]:,}" for s in ("train", "valid", "test")),
+            "fingerprint": domain.fingerprint}
 
 
 def configure_threads(scale: str) -> None:

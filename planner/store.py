@@ -69,7 +69,10 @@ def _make_sqlite_folder(url: str) -> None:
     except Exception:  # a malformed URL: let optuna report it in one line
         return
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        except OSError:  # e.g. a file where a folder should be: optuna's error says which
+            return
 
 
 def find_run(study: Any, run_key: str) -> dict[str, Any] | None:

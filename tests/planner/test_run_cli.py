@@ -64,7 +64,8 @@ def test_bad_input_one_line_nonzero(args, message, capsys, tmp_path) -> None:  #
 
 
 def test_storage_that_cannot_be_opened(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    bad = f"sqlite:///{tmp_path}/no/such/dir/x.db"
+    (tmp_path / "a-file").write_text("not a folder")
+    bad = f"sqlite:///{tmp_path}/a-file/x.db"
     rc, _, err = _run(["run", "--strategy", "small", "--domain", "news", "--quiet",
                        "--storage", bad], capsys)
     assert rc == 2 and "cannot open storage URL" in err

@@ -37,3 +37,10 @@ def test_html_domain_name_from_the_command_line_is_escaped_in_the_report(
     html = (out / "report.html").read_text(encoding="utf-8")
     assert name not in html and "<b>x" not in html
     assert html.count("&lt;b&gt;x&lt;/b&gt;") >= 2  # measured table and data sources at least
+    # the run's data card says where the text came from, without reading the folder again
+    card = runs["data"].iloc[0]
+    assert card["source"] == "files" and f"[files: {folder.resolve()}]" in card["provenance"]
+    n = [int(x.replace(",", "")) for x in card["documents"].split(" / ")]
+    assert len(n) == 3 and 0 < sum(n) <= len(docs)
+    assert f"[files: {folder.resolve()}]" in html and card["documents"] in html
+    assert "the path is not recorded" not in html
