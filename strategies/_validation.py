@@ -34,11 +34,12 @@ class Interval:
             return False
         if isinstance(value, float) and math.isnan(value):
             return False
+        x = float(value)  # an Integral or Real that passed the check above
         lo_ok = self.left is None or (
-            value >= self.left if self.closed in ("left", "both") else value > self.left
+            x >= self.left if self.closed in ("left", "both") else x > self.left
         )
         hi_ok = self.right is None or (
-            value <= self.right if self.closed in ("right", "both") else value < self.right
+            x <= self.right if self.closed in ("right", "both") else x < self.right
         )
         return lo_ok and hi_ok
 

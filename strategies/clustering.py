@@ -148,9 +148,12 @@ class ClusterModel:
 
     def save(self, path: str | Path) -> None:
         buf = io.BytesIO()
-        extra = {} if self.doc_indices is None else {"doc_indices": self.doc_indices}
-        np.savez(buf, centroids=self.centroids, labels=self.labels,
-                 max_length=np.int64(self.max_length), key=np.str_(self.key), **extra)
+        arrays: dict[str, Any] = {"centroids": self.centroids, "labels": self.labels,
+                                  "max_length": np.int64(self.max_length),
+                                  "key": np.str_(self.key)}
+        if self.doc_indices is not None:
+            arrays["doc_indices"] = self.doc_indices
+        np.savez(buf, **arrays)
         atomic_write_bytes(Path(path), buf.getvalue())
 
     @classmethod

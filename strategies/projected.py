@@ -170,7 +170,7 @@ class ProjectedGPT2(nn.Module):
         return self.body.config
 
     def mlps(self) -> list[ProjectedMLP]:
-        return [block.mlp for block in self.body.transformer.h]
+        return [_projected(block.mlp) for block in self.body.transformer.h]
 
     def expert_vector(self, cluster: int | None = None,
                       weights: torch.Tensor | None = None) -> torch.Tensor:
@@ -199,7 +199,7 @@ class ProjectedGPT2(nn.Module):
         if cluster is not None:
             uniq, inverse = torch.unique(cluster, return_inverse=True)  # (U,), (B,)
             vectors = self.E[uniq]  # (U, m)
-        elif expert.dim() == 1:
+        elif expert is not None and expert.dim() == 1:
             vectors = expert.unsqueeze(0)
             inverse = torch.zeros(input_ids.shape[0], dtype=torch.long)
         else:
@@ -223,6 +223,12 @@ class ProjectedGPT2(nn.Module):
         model.load_state_dict(state, strict=True)
         model.eval()
         return model
+
+
+def _projected(mlp: Any) -> ProjectedMLP:
+    if not isinstance(mlp, ProjectedMLP):  # only a ProjectedNetwork's own blocks come here
+        raise TypeError(f"expected a ProjectedMLP, got {type(mlp).__name__}")
+    return mlp
 
 
 def projected_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -91,7 +91,7 @@ def _as_batch(data: torch.Tensor | Batch) -> Batch:
 def batch_indices(n: int, step: int, batch_size: int, seed: int) -> torch.Tensor:
     """Row indices of batch `step`: consecutive slices of per-epoch permutations."""
     start = step * batch_size
-    idx = []
+    idx: list[int] = []
     while len(idx) < batch_size:
         epoch, offset = divmod(start + len(idx), n)
         g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
