@@ -3,7 +3,9 @@ shared by every domain), then fine-tune a fresh copy per domain with early stopp
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any, Self
 
 from strategies.base import Cost, SpecializedModel, Strategy, default_specialize_tokens
 from strategies.flops import forward_flops_per_token, train_flops
@@ -16,6 +18,20 @@ if TYPE_CHECKING:
 
 def finetune_key(strategy: Strategy, domain: Domain, ws: Workspace, tag: str = "ft") -> str:
     return f"{strategy.pretrain_key()}-{tag}-{domain.fingerprint[:12]}-{ws.n_domain_tokens}"
+
+
+def finetune_artifact_key(strategy: Strategy, domain: Domain, ws: Workspace,
+                          settings: dict[str, Any]) -> str:
+    """Key of a kept fine-tune (`Workspace.finetune_artifact`) of `strategy`'s pretrained
+    model on `domain`: the pretraining key (strategy, scale, seed, pretraining parameters),
+    the fine-tune `settings` (learning rate, ...), the workspace's scale, seed and
+    precision, the domain's content and the in-domain token budget. Equal keys mean the
+    same training run, so whoever comes second loads the first one's weights."""
+    blob = json.dumps({**settings, "ws_scale": repr(ws.scale), "ws_seed": ws.seed,
+                       "precision": ws.precision}, sort_keys=True, default=repr)
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:8]
+    return (f"{strategy.pretrain_key()}-ftw-{digest}-{domain.fingerprint[:12]}-"
+            f"{ws.n_domain_tokens}")
 
 
 def finetune_and_package(
@@ -31,6 +47,7 @@ def finetune_and_package(
     extra_specialization_flops: float = 0.0,
     lr: float | None = None,
     tag: str = "ft",
+    artifact_key: str | None = None,
     **finetune_kwargs: Any,
 ) -> SpecializedModel:
     """Measure perplexity before, fine-tune with early stopping, package the result.
@@ -38,14 +55,24 @@ def finetune_and_package(
     The specialization bucket is charged what the fine-tune actually spent (steps run,
     including those after the best checkpoint), plus `extra_specialization_flops`
     (e.g. importance-sampled pretraining, teacher forward passes).
+
+    With `artifact_key` (see `finetune_artifact_key`) the fine-tuned weights are kept as a
+    workspace artifact, or loaded from it when another strategy already trained them; the
+    charge is then the recorded fine-tune's, the same as if it had been trained here.
     """
     from strategies.models import count_params
     from strategies.workspace import spec_of
 
     before = ws.perplexity(model, domain, split="test")
-    result = ws.finetune(model, domain, key=finetune_key(strategy, domain, ws, tag),
-                         desc=f"{strategy.name}:{domain.name} fine-tune", lr=lr,
-                         **finetune_kwargs)
+    desc = f"{strategy.name}:{domain.name} fine-tune"
+    kept: dict[str, Any] = {}
+    if artifact_key is None:
+        result = ws.finetune(model, domain, key=finetune_key(strategy, domain, ws, tag),
+                             desc=desc, lr=lr, **finetune_kwargs)
+    else:
+        model, result, reused = ws.finetune_artifact(model, domain, key=artifact_key,
+                                                     desc=desc, lr=lr, **finetune_kwargs)
+        kept = {"finetune_artifact": artifact_key, "finetune_reused": reused}
     spec = spec_of(model)
     spec_flops = result.flops + extra_specialization_flops
     comps = {"finetune": result.flops, **(components or {})}
@@ -67,6 +94,7 @@ def finetune_and_package(
         "finetune_resumed_from": result.resumed_from,
         "best_valid_loss": result.best_valid_loss,
         "n_domain_tokens": ws.n_domain_tokens,
+        **kept,
         **(info or {}),
     }
     return SpecializedModel(model=model, strategy=strategy.name, domain=domain.name,
@@ -76,14 +104,17 @@ def finetune_and_package(
 class PretrainFinetuneStrategy(Strategy):
     """Pretrain one model on generic text (shared), fine-tune it per domain.
 
-    Subclasses choose the model (`_model`) and whether pretraining happens.
+    Subclasses choose the model (`_model`), whether pretraining happens, and whether the
+    fine-tuned weights are kept as a workspace artifact that other strategies reuse
+    (`_keeps_finetune`; see `finetuned`).
     """
 
     _use_large: bool = False
     _pretrains: bool = True
+    _keeps_finetune: bool = False
     _specialization_params = frozenset({"finetune_lr"})
 
-    def __init__(self, *, scale: str = "tiny", seed: int = 0,
+    def __init__(self, *, scale: str | Scale = "tiny", seed: int = 0,
                  n_pretrain_tokens: int | None = None,
                  finetune_lr: float | None = None) -> None:
         self.scale = scale
@@ -128,7 +159,7 @@ class PretrainFinetuneStrategy(Strategy):
             components={"pretraining": pre} if self._pretrains else {},
         )
 
-    def pretrain(self, ws: Workspace) -> PretrainFinetuneStrategy:
+    def pretrain(self, ws: Workspace) -> Self:
         self._validate()
         spec = self._model(ws.scale)
         if not self._pretrains:
@@ -159,12 +190,37 @@ class PretrainFinetuneStrategy(Strategy):
         model = self._fresh_model(ws)
         spec = self._model(ws.scale)
         pre_flops = float(self.pretrained_["record"]["flops"])
+        kept: dict[str, Any] = ({"artifact_key": self.finetune_artifact_key(domain, ws)}
+                                if self._keeps_finetune else {})
         return finetune_and_package(
             self, model, domain, ws, pretraining_flops=pre_flops,
             pretraining_params=spec.n_params if self._pretrains else 0,
             components={"pretraining": pre_flops} if self._pretrains else {},
-            **{"lr": self.finetune_lr, **self._finetune_overrides(ws)},
+            **self._finetune_settings(ws), **kept,
         )
+
+    def finetuned(self, domain: Domain, ws: Workspace,
+                  desc: str | None = None) -> tuple[Any, Any, bool]:
+        """The pretrained model fine-tuned on `domain` exactly as `specialize` does it (same
+        learning rate, schedule and seed), kept as the artifact `finetune_artifact_key`:
+        loaded when already trained (by `specialize` or an earlier call), else trained and
+        saved. Returns (model, `TrainResult` of the fine-tune as trained, reused)."""
+        self._check_pretrained()
+        return ws.finetune_artifact(
+            self._fresh_model(ws), domain, key=self.finetune_artifact_key(domain, ws),
+            desc=desc or f"{self.name}:{domain.name} fine-tune", **self._finetune_settings(ws))
+
+    def finetune_artifact_key(self, domain: Domain, ws: Workspace) -> str:
+        """Key of the kept fine-tune on `domain` (`finetuned`; `specialize` when
+        `_keeps_finetune`)."""
+        return finetune_artifact_key(self, domain, ws, self._finetune_settings(ws))
+
+    def _finetune_settings(self, ws: Workspace) -> dict[str, Any]:
+        """Keyword arguments of `Workspace.finetune` for the per-domain fine-tune, with the
+        learning rate resolved (the scale's default, scaled for the large model)."""
+        settings = {"lr": self.finetune_lr, **self._finetune_overrides(ws)}
+        settings["lr"] = float(settings["lr"] or ws.scale.finetune_lr)
+        return settings
 
     def _finetune_overrides(self, ws: Workspace) -> dict[str, Any]:
         if self.finetune_lr is None and self._use_large:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from domains import Domain
+    from strategies.scales import Scale
     from strategies.workspace import Workspace
 
 
@@ -133,7 +134,11 @@ class Strategy(abc.ABC):
     # parameters that do not change the pretraining artifacts (excluded from pretrain_key)
     _specialization_params: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, *, scale: str = "tiny", seed: int = 0) -> None:
+    # set by `pretrain` (what `specialize` starts from: paths, training records, FLOPs)
+    pretrained_: dict[str, Any]
+    scale: str | Scale
+
+    def __init__(self, *, scale: str | Scale = "tiny", seed: int = 0) -> None:
         self.scale = scale
         self.seed = seed
 

@@ -11,9 +11,11 @@ same scale as the hard term's when T changes (Hinton et al. 2015, §2).
 
 - pretraining bucket (shared): the teacher's pretraining (the `large` strategy's artifact,
   same workspace key, so it is trained once for both) + the student's (`small`'s);
-- specialization bucket (per domain): the teacher's early-stopped fine-tune (cached and
-  shared with `distillation_sequences`), the student's fine-tune, and the teacher's
-  forward passes over every student training token (2 N_teacher + attention per token);
+- specialization bucket (per domain): the teacher's early-stopped fine-tune (the `large`
+  strategy's fine-tune, same settings and artifact: trained once for `large`,
+  `distillation` and `distillation_sequences`, but charged in full to each), the
+  student's fine-tune, and the teacher's forward passes over every student training
+  token (2 N_teacher + attention per token);
 - inference: the small model.
 
 Importing this module never imports torch.
@@ -82,11 +84,12 @@ def head_count(n_embd: int, preferred: int) -> int:
 
 
 class _TeacherStrategy(LargeStrategy):
-    """The `large` baseline with a custom teacher shape (own artifact key)."""
+    """The `large` baseline with a custom teacher shape (own artifact keys: its pretraining
+    and fine-tunes are not shared with `large`)."""
 
     name = "distillation_teacher"
 
-    def __init__(self, *, scale: str = "tiny", seed: int = 0,
+    def __init__(self, *, scale: str | Scale = "tiny", seed: int = 0,
                  n_pretrain_tokens: int | None = None, finetune_lr: float | None = None,
                  teacher_n_layer: int | None = None, teacher_n_embd: int | None = None) -> None:
         super().__init__(scale=scale, seed=seed, n_pretrain_tokens=n_pretrain_tokens,
@@ -114,8 +117,9 @@ class DistillationStrategy(Strategy):
 
     `pretrain` pretrains (or loads) the teacher through the `large` strategy's workspace
     key and the student through `small`'s, so neither is trained twice. `specialize`
-    fine-tunes the teacher on the domain (cached artifact, shared with
-    `distillation_sequences`), then fine-tunes the student on the domain's training blocks
+    fine-tunes the teacher on the domain as `large` does (cached artifact, shared with
+    `large` and `distillation_sequences` when the teacher is the same: default shape and
+    pretraining), then fine-tunes the student on the domain's training blocks
     with `distillation_loss`, the teacher's logits computed on the fly under
     `torch.no_grad`; early stopping tracks the student's plain next-token validation loss.
 
@@ -165,7 +169,7 @@ class DistillationStrategy(Strategy):
         "finetune_lr": [NONE, Interval(float, 0, None, closed="neither")],
     }
 
-    def __init__(self, *, scale: str = "tiny", seed: int = 0, alpha: float = 0.5,
+    def __init__(self, *, scale: str | Scale = "tiny", seed: int = 0, alpha: float = 0.5,
                  temperature: float = 1.0, n_pretrain_tokens: int | None = None,
                  teacher_pretrain_tokens: int | None = None,
                  teacher_n_layer: int | None = None, teacher_n_embd: int | None = None,

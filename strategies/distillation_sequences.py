@@ -11,7 +11,8 @@ as costlier; specplan implements it and charges it in full:
   A teacher from elsewhere (SmolLM2, a folder, a hub id) costs 0 FLOPs here; its price
   appears as ``components["external_teacher_usd"]`` (``teacher_price_per_mtok`` per million
   generated tokens);
-- specialization bucket (per domain): the own teacher's fine-tune, scoring the candidates
+- specialization bucket (per domain): the own teacher's fine-tune (the `large` strategy's
+  kept fine-tune, trained once and shared, charged in full), scoring the candidates
   with the student (curated prompts), the teacher's forward passes over prompt and
   generated tokens (2 N_teacher + attention per token, Kaplan et al. 2020), and the
   student's early-stopped fine-tune on the mixture;

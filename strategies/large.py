@@ -1,6 +1,9 @@
 """`large` (the paper's LLM): pretrain the large model, fine-tune it per domain. Best
 perplexity but it breaks a small inference budget (771M vs 126M at paper scale: ~4x
-the serving cost, Table 2). Also the distillation teacher."""
+the serving cost, Table 2). Also the distillation teacher: its per-domain fine-tune is
+kept as a workspace artifact (`PretrainFinetuneStrategy.finetuned`), which the own
+teacher of `distillation` and `distillation_sequences` loads instead of training it
+again when the configuration is the same (and the other way round)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ class LargeStrategy(PretrainFinetuneStrategy):
         scale: `tiny`, `demo` or `paper`.
         seed: model init and batch order.
         n_pretrain_tokens: generic pretraining tokens (default: the scale's).
-        finetune_lr: fine-tuning learning rate (default: the scale's).
+        finetune_lr: fine-tuning learning rate (default: the scale's `finetune_lr` times
+            its `large_lr_scale`).
     """
 
     name = "large"
@@ -26,3 +30,4 @@ class LargeStrategy(PretrainFinetuneStrategy):
         "inference": "large model (about 4-6x the small one)",
     }
     _use_large = True
+    _keeps_finetune = True

