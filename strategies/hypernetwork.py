@@ -22,6 +22,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from strategies._clustered import ClusteredMixin
 from strategies._common import finetune_and_package
 from strategies._validation import NONE, Interval, Options
 from strategies.base import Cost, SpecializedModel, Strategy, default_specialize_tokens
@@ -75,7 +76,7 @@ def generation_flops_per_token(spec: ModelSpec, n_clusters: int, n_basis: int,
     return per_step / (batch_size * spec.n_ctx)
 
 
-class HypernetworkStrategy(Strategy):
+class HypernetworkStrategy(ClusteredMixin, Strategy):
     """Projected network (SLM-pn / SLM-hn): cluster-conditioned MLPs from shared bases.
 
     `pretrain` clusters the generic corpus (`strategies.clustering`: k-means on the subset
@@ -131,8 +132,9 @@ class HypernetworkStrategy(Strategy):
         "finetune_lr": [NONE, Interval(float, 0, None, closed="neither")],
     }
 
-    def __init__(self, *, scale: str = "tiny", seed: int = 0, n_clusters: int | None = None,
-                 n_basis: int | None = None, expert_dim: int | None = None,
+    def __init__(self, *, scale: str | Scale = "tiny", seed: int = 0,
+                 n_clusters: int | None = None, n_basis: int | None = None,
+                 expert_dim: int | None = None,
                  conditioning: str = "cluster", n_pretrain_tokens: int | None = None,
                  finetune_lr: float | None = None) -> None:
         self.scale = scale
@@ -147,7 +149,7 @@ class HypernetworkStrategy(Strategy):
     # ------------------------------------------------------------------ shape (no torch)
     def dims(self, scale: Scale) -> tuple[int, int, int]:
         """(k, h, m) with the defaults resolved for `scale`."""
-        k = self.n_clusters if self.n_clusters is not None else scale.n_clusters
+        k = self._n_clusters(scale)
         h = self.n_basis if self.n_basis is not None else default_n_basis(k)
         m = self.expert_dim if self.expert_dim is not None else h
         return k, h, m
@@ -160,7 +162,7 @@ class HypernetworkStrategy(Strategy):
         spec = s.small
         k, h, m = self.dims(s)
         pre_tokens = (n_pretrain_tokens if n_pretrain_tokens is not None
-                      else self.n_pretrain_tokens or s.pretrain_tokens)
+                      else self._pretrain_tokens(s))
         ft_tokens = (n_specialize_tokens if n_specialize_tokens is not None
                      else default_specialize_tokens(s, n_domain_tokens))
         # each token through one small-sized expert: ~6N (Kaplan et al. 2020) + generation
@@ -207,7 +209,7 @@ class HypernetworkStrategy(Strategy):
         clusters = self._clusters(ws)
         model = ProjectedGPT2(spec, n_clusters=k, n_basis=h, expert_dim=m, seed=ws.seed,
                               eos_token_id=ws.eos_id)
-        tokens = self.n_pretrain_tokens or ws.scale.pretrain_tokens
+        tokens = self._pretrain_tokens(ws.scale)
         # the artifact depends on the clustering and the data too, not only the parameters
         blob = json.dumps([clusters.key, tokens, repr(spec), ws.seed]).encode()
         path = ws.artifact_dir(f"{self.pretrain_key()}-{hashlib.sha256(blob).hexdigest()[:12]}")

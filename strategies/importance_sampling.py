@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from domains.errors import SpecplanError
+from strategies._clustered import ClusteredMixin
 from strategies._common import finetune_and_package
 from strategies._validation import NONE, Interval
 from strategies.base import Cost, SpecializedModel, Strategy, default_specialize_tokens
@@ -176,7 +177,7 @@ def _cluster_mean(values: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- the strategy
-class ImportanceSamplingStrategy(Strategy):
+class ImportanceSamplingStrategy(ClusteredMixin, Strategy):
     """Importance-sampled pretraining per domain, then fine-tuning (SLM-is).
 
     `pretrain` clusters the generic corpus (domain-agnostic, not charged); `specialize`
@@ -215,6 +216,7 @@ class ImportanceSamplingStrategy(Strategy):
                           "per domain",
         "inference": "small model",
     }
+    _clusters_default = "n_clusters_is"
     _specialization_params = frozenset({"finetune_lr"})
     _parameter_constraints = {
         "seed": [Interval(int, 0, None)],
@@ -234,14 +236,6 @@ class ImportanceSamplingStrategy(Strategy):
         self.n_pool_docs = n_pool_docs
         self.finetune_lr = finetune_lr
 
-    def _k(self, scale: Scale) -> int:
-        return self.n_clusters if self.n_clusters is not None else scale.n_clusters_is
-
-    def _tokens(self, scale: Scale) -> int:
-        if self.n_pretrain_tokens is not None:
-            return self.n_pretrain_tokens
-        return scale.pretrain_tokens
-
     # ------------------------------------------------------------------ cost
     def estimate_cost(self, *, n_domain_tokens: float, n_pretrain_tokens: float | None = None,
                       n_specialize_tokens: float | None = None,
@@ -251,7 +245,8 @@ class ImportanceSamplingStrategy(Strategy):
         self._validate()
         s = self._scale_for(scale)
         spec = s.small
-        is_tokens = n_pretrain_tokens if n_pretrain_tokens is not None else self._tokens(s)
+        is_tokens = (n_pretrain_tokens if n_pretrain_tokens is not None
+                     else self._pretrain_tokens(s))
         ft_tokens = (n_specialize_tokens if n_specialize_tokens is not None
                      else default_specialize_tokens(s, n_domain_tokens))
         is_flops, ft_flops = train_flops(spec, is_tokens), train_flops(spec, ft_tokens)
@@ -279,8 +274,9 @@ class ImportanceSamplingStrategy(Strategy):
         from strategies.clustering import generic_pool, workspace_clusters
 
         self._validate()
-        self.clusters_ = workspace_clusters(ws, self._k(ws.scale), seed=self.seed)
-        pool = generic_pool(ws, self.clusters_, self._tokens(ws.scale), n_docs=self.n_pool_docs)
+        self.clusters_ = workspace_clusters(ws, self._n_clusters(ws.scale), seed=self.seed)
+        pool = generic_pool(ws, self.clusters_, self._pretrain_tokens(ws.scale),
+                            n_docs=self.n_pool_docs)
         self.pool_docs_ = pool.docs  # int64 (n_pool,): generic train positions
         self.pool_labels_ = pool.labels  # int64 (n_pool,)
         self.pretrained_ = {"path": None, "record": {"flops": 0.0},
@@ -304,8 +300,8 @@ class ImportanceSamplingStrategy(Strategy):
         hist = cm.histogram(ids)
         offsets = ws.corpus(ws.generic, "train").offsets
         pool_tokens = offsets[self.pool_docs_ + 1] - offsets[self.pool_docs_]
-        plan = resample_clusters(self.pool_labels_, hist, pool_tokens, self._tokens(ws.scale),
-                                 seed=self.seed)
+        plan = resample_clusters(self.pool_labels_, hist, pool_tokens,
+                                 self._pretrain_tokens(ws.scale), seed=self.seed)
         if plan.mean_draws_per_doc > REPEAT_WARNING:
             warnings.warn(
                 f"{self.name} on {domain.name!r}: resampled generic documents repeat "
@@ -329,7 +325,7 @@ class ImportanceSamplingStrategy(Strategy):
         blocks = ws.corpus(ws.generic, "train").select(pool).blocks(ws.scale.small.n_ctx)
         if len(blocks) == 0:
             raise SpecplanError(f"{self.name}: the resampled generic text holds no full block")
-        tokens = self._tokens(ws.scale)
+        tokens = self._pretrain_tokens(ws.scale)
         key = (f"{self.pretrain_key()}-is-{cm.key[:8]}-{domain.fingerprint[:12]}"
                f"-{ws.n_domain_tokens}")
         model, record = ws.pretrain_lm(ws.scale.small, torch.from_numpy(blocks).long(), key=key,

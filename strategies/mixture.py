@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from domains.errors import SpecplanError
+from strategies._clustered import ClusteredMixin
 from strategies._common import finetune_and_package
 from strategies._validation import NONE, Interval, Options
 from strategies.base import Cost, SpecializedModel, Strategy, default_specialize_tokens
@@ -130,7 +131,7 @@ def _train_expert_in_worker(job: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- the strategy
-class MixtureStrategy(Strategy):
+class MixtureStrategy(ClusteredMixin, Strategy):
     """Hard mixture of small experts, one per generic cluster; one expert is fine-tuned
     and served (SLM-mix).
 
@@ -167,6 +168,7 @@ class MixtureStrategy(Strategy):
         "specialization": "fine-tune one expert (k with selection=finetune_all)",
         "inference": "one small model",
     }
+    _clusters_param = "n_experts"
     _specialization_params = frozenset({"selection", "n_jobs", "finetune_lr"})
     _parameter_constraints = {
         "seed": [Interval(int, 0, None)],
@@ -194,14 +196,6 @@ class MixtureStrategy(Strategy):
         self.n_jobs = n_jobs
         self.finetune_lr = finetune_lr
 
-    def _k(self, scale: Scale) -> int:
-        return self.n_experts if self.n_experts is not None else scale.n_clusters
-
-    def _tokens(self, scale: Scale) -> int:
-        if self.n_pretrain_tokens is not None:
-            return self.n_pretrain_tokens
-        return scale.pretrain_tokens
-
     # ------------------------------------------------------------------ cost
     def estimate_cost(self, *, n_domain_tokens: float, n_pretrain_tokens: float | None = None,
                       n_specialize_tokens: float | None = None,
@@ -211,8 +205,9 @@ class MixtureStrategy(Strategy):
         for the loss-based rules."""
         self._validate()
         s = self._scale_for(scale)
-        spec, k = s.small, self._k(s)
-        pre_tokens = n_pretrain_tokens if n_pretrain_tokens is not None else self._tokens(s)
+        spec, k = s.small, self._n_clusters(s)
+        pre_tokens = (n_pretrain_tokens if n_pretrain_tokens is not None
+                      else self._pretrain_tokens(s))
         ft_tokens = (n_specialize_tokens if n_specialize_tokens is not None
                      else default_specialize_tokens(s, n_domain_tokens))
         pre = train_flops(spec, pre_tokens)  # ~6*N*D (Kaplan et al. 2020), summed over experts
@@ -246,8 +241,9 @@ class MixtureStrategy(Strategy):
         from strategies.clustering import generic_pool, workspace_clusters
 
         self._validate()
-        clusters = workspace_clusters(ws, self._k(ws.scale), seed=self.seed)
-        pool = generic_pool(ws, clusters, self._tokens(ws.scale), n_docs=self.n_pool_docs)
+        clusters = workspace_clusters(ws, self._n_clusters(ws.scale), seed=self.seed)
+        pool = generic_pool(ws, clusters, self._pretrain_tokens(ws.scale),
+                            n_docs=self.n_pool_docs)
         budgets = self._budgets(ws, pool, clusters.k)
         keys = [_expert_key(self, clusters, c) for c in range(clusters.k)]
         if self.n_jobs > 1 and clusters.k > 1:
@@ -283,8 +279,8 @@ class MixtureStrategy(Strategy):
                 "cluster more documents"
             )
         step = ws.scale.batch_size * t
-        return expert_token_budgets(cluster_tokens, self._tokens(ws.scale), self.token_split,
-                                    min_tokens=step)
+        return expert_token_budgets(cluster_tokens, self._pretrain_tokens(ws.scale),
+                                    self.token_split, min_tokens=step)
 
     def _train_parallel(self, ws: Workspace, clusters: ClusterModel, pool: GenericPool,
                         keys: list[str], budgets: list[int]) -> list[dict[str, Any]]:
@@ -299,8 +295,8 @@ class MixtureStrategy(Strategy):
         jobs = [{**base, "cluster": c, "key": keys[c], "n_tokens": budgets[c]}
                 for c in range(clusters.k)]
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            return list(pool.map(_train_expert_in_worker, jobs))
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as executor:
+            return list(executor.map(_train_expert_in_worker, jobs))
 
     def load_expert(self, c: int) -> Any:
         """Expert `c` as a fresh `GPT2LMHeadModel`."""
@@ -340,8 +336,9 @@ class MixtureStrategy(Strategy):
             "cluster_entropy": entropy(hist), "top_cluster_share": float(hist.max()),
             "top_cluster": int(hist.argmax()), "clusters_key": self.clusters_.key,
         }
-        common = {"pretraining_flops": pre, "pretraining_params": k * spec.n_params,
-                  "lr": self.finetune_lr}
+        common: dict[str, Any] = {"pretraining_flops": pre,
+                                  "pretraining_params": k * spec.n_params,
+                                  "lr": self.finetune_lr}
         if self.selection == "finetune_all":
             return self._finetune_all(domain, ws, hist, info, common)
         selection_flops = 0.0

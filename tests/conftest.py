@@ -45,7 +45,8 @@ def biomedical_domain(specplan_cache: Path):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def micro_ws(specplan_cache: Path, tmp_path_factory: pytest.TempPathFactory, torch_threads: None):  # type: ignore[no-untyped-def]
-    """A workspace at the `micro` scale (smaller than tiny) for contract tests."""
+    """A workspace at the `micro` scale (smaller than tiny), shared by the session's micro
+    strategy tests (importance_sampling, mixture): undo any patch made on it."""
     from planner.testing import micro_scale
     from strategies.workspace import Workspace
 

@@ -47,6 +47,15 @@ def html_domain() -> str:
     return HTML_DOMAIN
 
 
+@pytest.fixture(scope="session")
+def reference_model() -> Any:
+    """`PerformanceModel` fitted on the paper's reference tables only. Shared by the
+    session: nothing in the reports or plots refits or changes it."""
+    from planner.perfmodel import PerformanceModel
+
+    return PerformanceModel().fit()
+
+
 @pytest.fixture
 def make_run_record() -> Any:
     """`make_record`, for tests that build their own runs."""

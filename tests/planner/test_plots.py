@@ -10,7 +10,6 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
 
 from planner import plots  # noqa: E402
 from planner.perfmodel import PerformanceModel  # noqa: E402
@@ -27,11 +26,6 @@ from planner.report import (  # noqa: E402
 )
 
 
-@pytest.fixture(scope="module")
-def model() -> PerformanceModel:
-    return PerformanceModel().fit()
-
-
 def _legend(ax: plt.Axes) -> list[str]:
     legend = ax.get_legend()
     return [t.get_text() for t in legend.get_texts()] if legend else []
@@ -44,8 +38,8 @@ def _renders(ax: plt.Axes) -> None:
     plt.close(ax.figure)
 
 
-def test_decision_map(model: PerformanceModel) -> None:
-    frame = decision_map(default_budget(), model, n_points=3)
+def test_decision_map(reference_model: PerformanceModel) -> None:
+    frame = decision_map(default_budget(), reference_model, n_points=3)
     ax = plots.plot_decision_map(frame, point=(400.0, 2.0))
     assert ax.get_xlabel() == "pretraining budget (GPU-hours)"
     assert ax.get_ylabel() == "specialization budget per domain (GPU-hours)"
@@ -57,8 +51,8 @@ def test_decision_map(model: PerformanceModel) -> None:
     _renders(ax)
 
 
-def test_budget_curves_on_a_given_axes(model: PerformanceModel) -> None:
-    frame = budget_curves(default_budget(), model, axes=("specialization",), n_points=3)
+def test_budget_curves_on_a_given_axes(reference_model: PerformanceModel) -> None:
+    frame = budget_curves(default_budget(), reference_model, axes=("specialization",), n_points=3)
     fig, ax = plt.subplots()
     out = plots.plot_budget_curves(frame, "specialization", ax, point=2.0)
     assert out is ax
@@ -68,8 +62,9 @@ def test_budget_curves_on_a_given_axes(model: PerformanceModel) -> None:
     _renders(ax)
 
 
-def test_cost_over_domains(model: PerformanceModel, runs_frame: pd.DataFrame) -> None:
-    ax = plots.plot_cost_over_domains(domain_costs(default_budget(), model, n_domains=(1, 7)))
+def test_cost_over_domains(reference_model: PerformanceModel, runs_frame: pd.DataFrame) -> None:
+    costs = domain_costs(default_budget(), reference_model, n_domains=(1, 7))
+    ax = plots.plot_cost_over_domains(costs)
     assert ax.get_xlabel() == "number of domains N"
     assert ax.get_ylabel() == "total cost (GPU-hours)"
     assert "importance_sampling (SLM-is)" in _legend(ax)

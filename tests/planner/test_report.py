@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from planner.perfmodel import PerformanceModel
 from planner.report import (
@@ -26,11 +25,6 @@ from planner.report import (
     sensitivity,
     strategy_summary,
 )
-
-
-@pytest.fixture(scope="module")
-def reference_model() -> PerformanceModel:
-    return PerformanceModel().fit()
 
 
 # ------------------------------------------------------------------------------ runs

@@ -21,6 +21,9 @@ from strategies.importance_sampling import (
 )
 from strategies.scales import get_scale
 
+# micro models train fastest on one thread (as `planner.runner.configure_threads`)
+pytestmark = pytest.mark.usefixtures("torch_threads")
+
 
 # ---------------------------------------------------------------------------- weights
 def test_weights_and_ess_on_a_hand_example() -> None:
@@ -113,33 +116,14 @@ def test_parameters_are_validated() -> None:
 POOL = 200  # the clustered subset at micro scale: nothing more to embed in the fast tests
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Any:
-    """Micro models train fastest on one thread (as `planner.runner.configure_threads`)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def micro_is_ws(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from planner.testing import micro_scale
-    from strategies.workspace import Workspace
-
-    return Workspace(micro_scale(), root=tmp_path_factory.mktemp("is"), progress=False)
-
-
-def test_resampled_text_is_closer_to_the_domain_than_the_generic_pool(micro_is_ws: Any) -> None:
+def test_resampled_text_is_closer_to_the_domain_than_the_generic_pool(micro_ws: Any) -> None:
     """The training-free property behind SLM-is: in cluster space, the resampled generic
     documents are distributed like the domain's (KL <= 0.05 nats), much closer than the
     generic pool they are drawn from."""
     from domains import get_domain
     from strategies.clustering import kl_divergence
 
-    ws, domain = micro_is_ws, get_domain("news")
+    ws, domain = micro_ws, get_domain("news")
     s = ImportanceSamplingStrategy(scale=ws.scale, n_pool_docs=POOL).pretrain(ws)
     hist, plan = s.resample(domain, ws)
     pool_hist = s.clusters_.histogram(s.pool_labels_)
@@ -149,10 +133,10 @@ def test_resampled_text_is_closer_to_the_domain_than_the_generic_pool(micro_is_w
     assert plan.weights.mean() == pytest.approx(1.0)
 
 
-def test_the_default_pool_holds_twice_the_tokens_to_draw(micro_is_ws: Any) -> None:
+def test_the_default_pool_holds_twice_the_tokens_to_draw(micro_ws: Any) -> None:
     from strategies.clustering import pool_indices
 
-    ws = micro_is_ws
+    ws = micro_ws
     pool = pool_indices(ws, 50_000)
     offsets = ws.corpus(ws.generic, "train").offsets
     tokens = (offsets[pool + 1] - offsets[pool]).sum()
@@ -163,10 +147,10 @@ def test_the_default_pool_holds_twice_the_tokens_to_draw(micro_is_ws: Any) -> No
     assert set(subset_indices(len(offsets) - 1, ws.scale.cluster_docs)) <= set(pool)
 
 
-def test_specialize_records_the_sampling_statistics(micro_is_ws: Any) -> None:
+def test_specialize_records_the_sampling_statistics(micro_ws: Any) -> None:
     from domains import get_domain
 
-    ws, domain = micro_is_ws, get_domain("news")
+    ws, domain = micro_ws, get_domain("news")
     s = ImportanceSamplingStrategy(scale=ws.scale, n_pool_docs=POOL).pretrain(ws)
     model = s.specialize(domain, ws)
     info = model.info
@@ -208,10 +192,10 @@ def test_is_pretraining_beats_generic_pretraining_before_finetuning(tmp_path: Pa
     assert is_model.info["test_ppl_before_finetune"] < generic_ppl
 
 
-def test_bad_domains_and_cluster_counts_are_clear_errors(micro_is_ws: Any) -> None:
+def test_bad_domains_and_cluster_counts_are_clear_errors(micro_ws: Any) -> None:
     from domains import get_domain
 
-    ws = micro_is_ws
+    ws = micro_ws
     with pytest.raises(SpecplanError, match=r"n_clusters=500 is more than the 200 documents"):
         ImportanceSamplingStrategy(scale=ws.scale, n_clusters=500).pretrain(ws)
     s = ImportanceSamplingStrategy(scale=ws.scale, n_pool_docs=POOL).pretrain(ws)

@@ -15,6 +15,9 @@ from strategies.flops import forward_flops, train_flops
 from strategies.mixture import MixtureStrategy, expert_token_budgets, select_expert
 from strategies.scales import get_scale
 
+# micro models train fastest on one thread (as `planner.runner.configure_threads`)
+pytestmark = pytest.mark.usefixtures("torch_threads")
+
 
 # ---------------------------------------------------------------------------- selection
 def test_selection_rules_on_a_hand_made_example() -> None:
@@ -89,28 +92,10 @@ def test_parameters_are_validated() -> None:
 
 
 # ---------------------------------------------------------------------------- end to end
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Any:
-    """Micro models train fastest on one thread (as `planner.runner.configure_threads`)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def micro_ws(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from planner.testing import micro_scale
-    from strategies.workspace import Workspace
-
-    return Workspace(micro_scale(), root=tmp_path_factory.mktemp("mix"), progress=False)
-
-
 @pytest.fixture(scope="module")
 def pretrained(micro_ws: Any) -> tuple[MixtureStrategy, list[dict[str, Any]]]:
-    """Two experts at micro scale, with a spy on what each is trained on."""
+    """Two experts at micro scale, with a spy on what each is trained on (removed again:
+    `micro_ws` is shared by the session)."""
     calls: list[dict[str, Any]] = []
     original = micro_ws.pretrain_lm
 
