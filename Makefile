@@ -1,6 +1,6 @@
 # specplan: two commands do all the set-up on a fresh machine.
 #   make demo   create .venv, install specplan, run the main job on the embedded data
-#   make test   create .venv, install specplan with the test extras, run the test suite
+#   make test   create .venv, install specplan with the test extras, lint, run the test suite
 #
 # torch: these machines carry a local CPU wheel of torch 2.13.0, so TORCH pins it in
 # the same pip step as everything that depends on torch (an unpinned torch would pull
@@ -23,7 +23,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test test-slow install install-dev bench clean browser
+.PHONY: demo test test-slow lint install install-dev bench clean browser
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -52,7 +52,12 @@ browser:
 demo: $(VENV)/.installed
 	$(VENV)/bin/specplan demo
 
-test: $(VENV)/.installed-dev browser
+# ruff (style, imports) and mypy (types) over the packages: part of `make test`.
+lint: $(VENV)/.installed-dev
+	$(PY) -m ruff check .
+	$(PY) -m mypy planner domains strategies
+
+test: $(VENV)/.installed-dev browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-slow: $(VENV)/.installed-dev
