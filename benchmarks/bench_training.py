@@ -2,6 +2,7 @@
 model FLOPs utilization (MFU) against this CPU's measured matrix-product peak.
 
     python benchmarks/bench_training.py [--scale demo] [--steps 30] [--threads N]
+                                        [--precisions fp32,bf16]
 
 Both loops train the same GPT-2 model on the same random token blocks for the same
 number of steps; the plain loop is AdamW + clipping and nothing else. MFU = achieved
@@ -71,21 +72,28 @@ def main() -> None:
     parser.add_argument("--model", default="small", choices=["small", "large"])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--precisions", default="fp32,bf16",
+                        help="comma list (bf16 is slow where the CPU emulates it)")
     args = parser.parse_args()
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    if not precisions or set(precisions) - {"fp32", "bf16"}:
+        parser.error(f"--precisions: expected fp32 and/or bf16, got {args.precisions!r}")
     if args.threads:
         torch.set_num_threads(args.threads)
     scale = get_scale(args.scale)
     spec = scale.small if args.model == "small" else scale.large
     data = torch.randint(0, spec.vocab_size, (512, spec.n_ctx))
     fpt = train_flops_per_token(spec)
-    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    peak32 = matmul_peak(torch.float32)
+    peak16 = matmul_peak(torch.bfloat16) if "bf16" in precisions else float("nan")
     print(f"threads={torch.get_num_threads()}  model={args.scale}/{args.model} "
           f"({spec.n_params:,} params, {spec.n_layer}x{spec.n_embd}, ctx {spec.n_ctx}, "
           f"batch {scale.batch_size})")
-    print(f"matmul peak: fp32 {peak32 / 1e9:.0f} GFLOP/s, bf16 {peak16 / 1e9:.1f} GFLOP/s "
-          "(a CPU without avx512_bf16/amx emulates bf16: specplan then keeps fp32)")
+    bf16_peak = (f", bf16 {peak16 / 1e9:.1f} GFLOP/s (a CPU without avx512_bf16/amx "
+                 "emulates bf16: specplan then keeps fp32)" if "bf16" in precisions else "")
+    print(f"matmul peak: fp32 {peak32 / 1e9:.0f} GFLOP/s{bf16_peak}")
     print(f"{'loop':<10} {'precision':<9} {'tokens/s':>10} {'GFLOP/s':>9} {'MFU':>7}")
-    for precision in ("fp32", "bf16"):
+    for precision in precisions:
         peak = peak32 if precision == "fp32" else peak16
         for name in ("plain", "specplan"):
             model = build_model(spec, seed=0)
