@@ -24,6 +24,7 @@ quick start:
                      --inference-budget 126M --domain-tokens 8M --domains 7
   specplan run --strategy small --domain biomedical --scale tiny
   specplan report --out report/
+  specplan runs --export runs.csv                 # what the results store holds
 """
 
 # name -> "module:Command class"; imported lazily so `specplan recommend` stays torch-free.
@@ -35,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "run": "planner.commands.run",
     "sweep": "planner.commands.sweep",
     "report": "planner.commands.report",
+    "runs": "planner.commands.runs",
 }
 
 HELP: dict[str, str] = {
@@ -45,6 +47,7 @@ HELP: dict[str, str] = {
     "run": "train, specialize and evaluate one strategy on one domain; store the run",
     "sweep": "run several strategies on several domains (an Optuna study of real runs)",
     "report": "write the HTML/PDF report for decision-makers from the stored runs",
+    "runs": "list the stored runs (filter by scale, strategy, domain); export them",
 }
 
 

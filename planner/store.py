@@ -13,6 +13,7 @@ Importing this module does not import torch (optuna and pandas only).
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from pathlib import Path
@@ -127,16 +128,60 @@ def load_runs(storage: str | None = None) -> Any:
     return frame[RUN_COLUMNS + [c for c in frame.columns if c not in RUN_COLUMNS]]
 
 
-def export_runs(storage: str | None, path: str) -> int:
-    """Write the runs to .csv, .parquet or .json; returns the number of rows."""
-    frame = load_runs(storage)
-    if path.endswith(".parquet"):
-        frame.assign(
-            params=frame["params"].map(json.dumps), info=frame["info"].map(json.dumps),
-            versions=frame["versions"].map(json.dumps),
-        ).to_parquet(path)
-    elif path.endswith(".json"):
-        frame.to_json(path, orient="records", indent=1)
+EXPORT_FORMATS = (".csv", ".parquet", ".json")
+
+
+def export_runs(storage: str | None, path: str, runs: Any = None) -> int:
+    """Write the runs to .csv, .parquet or .json; returns the number of rows.
+
+    JSON keeps nested fields (params, info, cost components, data card) as objects; CSV
+    and Parquet hold them as JSON text (`json.loads` gives them back).
+
+    Args:
+        storage: Optuna storage URL (ignored when `runs` is given).
+        path: the file to write; its suffix picks the format.
+        runs: a frame from `load_runs` (e.g. filtered) instead of reading `storage`.
+    """
+    import pandas as pd
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in EXPORT_FORMATS:
+        raise SpecplanError(f"{path}: unknown export format {suffix or '(no suffix)'!r} "
+                            f"(use {', '.join(EXPORT_FORMATS)})")
+    frame = load_runs(storage) if runs is None else runs
+    if suffix == ".json":
+        text = json.dumps(frame.to_dict(orient="records"), indent=1, default=_plain_json)
+        _write(path, text.encode("utf-8"))
+        return len(frame)
+    flat = frame.copy()
+    for col in flat.columns:
+        if flat[col].map(lambda v: isinstance(v, dict | list | tuple)).any():
+            flat[col] = flat[col].map(
+                lambda v: json.dumps(v, default=_plain_json) if v is not None else None)
+    if suffix == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise SpecplanError(f"{path}: Parquet needs pyarrow "
+                                "(pip install 'specplan[parquet]')") from None
+        buf = io.BytesIO()
+        flat.to_parquet(buf, index=False)
+        _write(path, buf.getvalue())
     else:
-        frame.to_csv(path, index=False)
+        _write(path, pd.DataFrame(flat).to_csv(index=False).encode("utf-8"))
     return len(frame)
+
+
+def _plain_json(value: Any) -> Any:
+    """JSON for numpy scalars and anything else a record may hold."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else repr(value)
+
+
+def _write(path: str, data: bytes) -> None:
+    from domains.cache import atomic_write_bytes
+
+    try:
+        atomic_write_bytes(Path(path), data)
+    except OSError as err:
+        raise SpecplanError(f"{path}: cannot write ({err.strerror or err})") from None
