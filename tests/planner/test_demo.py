@@ -4,7 +4,6 @@ runs."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import matplotlib
@@ -37,19 +36,16 @@ def test_demo_runs_stores_recommends_reports_then_reuses(
     runs = load_runs(f"sqlite:///{tmp_path / 'runs.db'}")
     assert list(runs.strategy) == ["small_nopt"] and set(runs.scale) == {"tiny"}
 
-    t0 = time.perf_counter()
     assert main(args) == 0
-    elapsed = time.perf_counter() - t0
     out = capfd.readouterr().out
     assert "reused the stored run" in out and "0 runs trained, 1 reused" in out
     assert len(load_runs(f"sqlite:///{tmp_path / 'runs.db'}")) == 1  # nothing redone
-    assert elapsed < 60
 
 
-@pytest.mark.slow
 def test_demo_in_two_worker_processes(tmp_path: Path, capfd: pytest.CaptureFixture,
                                       tiny_ws) -> None:  # type: ignore[no-untyped-def]
-    """The default path of `make demo`: strategy families in two spawned processes."""
+    """The default path of `make demo`: strategy families in two spawned processes (in the
+    default run, ~25 s: the path every new user takes first)."""
     from planner.store import load_runs
 
     root = tiny_ws.root  # the session's tiny artifacts: `small`'s pretraining is shared
