@@ -64,6 +64,7 @@ test-slow: $(VENV)/.installed-dev
 	$(PY) -m pytest -m slow
 
 bench: $(VENV)/.installed-dev
+	$(PY) benchmarks/bench_cli.py
 	$(PY) benchmarks/bench_training.py
 
 clean:

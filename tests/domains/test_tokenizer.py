@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -41,9 +39,7 @@ def test_tokenizer_cached_on_disk(tok, monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("should load from disk, not train")
 
     monkeypatch.setattr(tokmod, "_train", fail)
-    t0 = time.perf_counter()
     again = get_tokenizer(VOCAB, max_docs=MAX_DOCS)
-    assert time.perf_counter() - t0 < 5.0
     assert again.get_vocab() == tok.get_vocab()
     assert tokmod.tokenizer_hash(again) == tokmod.tokenizer_hash(tok)
 

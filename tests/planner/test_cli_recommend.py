@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -112,14 +111,11 @@ def _run_subprocess(argv: list[str], hashseed: str) -> tuple[str, float]:
     return proc.stdout, elapsed
 
 
-def test_no_torch_and_cold_time() -> None:
-    t0 = time.perf_counter()
-    _, elapsed = _run_subprocess(_argv(domains="7"), "0")
-    wall = time.perf_counter() - t0
-    print(f"cold `specplan recommend`: {elapsed:.2f} s in main(), {wall:.2f} s with "
-          "interpreter start-up")
-    # "well under a second" on an idle machine; generous here for loaded CI runners
-    assert elapsed < 5.0
+def test_no_torch_in_a_fresh_interpreter() -> None:
+    """`specplan recommend` never imports torch (its cold time is measured by
+    `benchmarks/bench_cli.py`, not asserted here)."""
+    out, _ = _run_subprocess(_argv(domains="7"), "0")
+    assert "recommendation: " in out
 
 
 def test_same_inputs_same_seed_same_recommendation_across_processes() -> None:
