@@ -83,6 +83,7 @@ def run_one(strategy: Any, domain: Any, ws: Any, *, study: Any, root: Path,
     wall = time.perf_counter() - t0
     model_path = root / "models" / key
     model.save(model_path, tokenizer=ws.tokenizer)
+    _share_kept_weights(model_path, model.info, ws)
     record = {
         "run_key": key, "strategy": strategy.name, "paper_name": strategy.paper_name,
         "domain": domain.name, "source": getattr(domain, "source", ""), "scale": scale,
@@ -105,6 +106,32 @@ def run_one(strategy: Any, domain: Any, ws: Any, *, study: Any, root: Path,
          f"(before fine-tuning {record['test_ppl_before_finetune'] or float('nan'):.2f}), "
          f"{wall:.0f} s, stored as {key}", ws.progress)
     return record
+
+
+def _share_kept_weights(model_path: Path, info: dict[str, Any], ws: Any) -> None:
+    """A run whose fine-tune is kept as a workspace artifact (`large`: also the distillation
+    teacher) saved the same weights twice; hard-link the saved file to the artifact's so
+    the disk holds them once (~3 GB per domain at paper scale). Byte-equal files only;
+    where links are impossible (another file system) both copies stay."""
+    import filecmp
+    import os
+
+    key = info.get("finetune_artifact")
+    if not key:
+        return
+    src = ws.root / "artifacts" / ws.scale.name / str(key) / "model.safetensors"
+    dst = model_path / "model.safetensors"
+    if not (src.is_file() and dst.is_file()) or os.path.samefile(src, dst):
+        return
+    if not filecmp.cmp(src, dst, shallow=False):
+        return
+    tmp = dst.with_name(f".{dst.name}.link")
+    try:
+        tmp.unlink(missing_ok=True)
+        os.link(src, tmp)
+        os.replace(tmp, dst)
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 def data_card(domain: Any) -> dict[str, Any]:

@@ -148,3 +148,21 @@ def test_reloaded_model_gives_same_perplexity(tmp_path, capsys, torch_threads) -
     ws = Workspace("tiny", root=tmp_path, progress=False)
     again = perplexity(model, ws.test_blocks(get_domain("news")))
     assert again.perplexity == pytest.approx(record["test_ppl"], rel=1e-4)
+
+
+def test_large_run_shares_its_kept_weights_on_disk(capsys, tmp_path, tiny_ws) -> None:  # type: ignore[no-untyped-def]
+    """`large` keeps its fine-tune as a workspace artifact (the distillation teacher); the
+    saved model is a hard link to it, not a second copy, and still loads. (The session's
+    tiny workspace root: its large pretraining is shared with the strategy tests.)"""
+    from transformers import GPT2LMHeadModel
+
+    root = tiny_ws.root
+    rc, _, err = _run(["run", "--strategy", "large", "--domain", "news", "--quiet",
+                       "--root", str(root), "--storage", f"sqlite:///{tmp_path}/s.db"],
+                      capsys)
+    assert rc == 0, err
+    rec = load_runs(f"sqlite:///{tmp_path}/s.db").iloc[0]
+    saved = Path(rec["model_path"]) / "model.safetensors"
+    kept = root / "artifacts" / "tiny" / rec["info"]["finetune_artifact"]
+    assert saved.samefile(kept / "model.safetensors") and saved.stat().st_nlink == 2
+    assert GPT2LMHeadModel.from_pretrained(rec["model_path"]).num_parameters() > 0
