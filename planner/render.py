@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["FORMATS", "FigureSpec", "figures", "render_html", "write_html", "write_pdf",
            "write_report"]
 
-FORMATS = ("html", "pdf")
+FORMATS = ("html", "pdf", "csv")
+DEFAULT_FORMATS = ("html", "pdf")
 _DPI = 110
 
 
@@ -494,9 +495,11 @@ def write_pdf(report: Report, path: str | Path) -> Path:
     return path
 
 
-def write_report(report: Report, out: str | Path, *, formats: Sequence[str] = FORMATS,
+def write_report(report: Report, out: str | Path, *,
+                 formats: Sequence[str] = DEFAULT_FORMATS,
                  ) -> list[Path]:
-    """Write ``report.html`` / ``report.pdf`` under the folder `out`; returns the paths."""
+    """Write ``report.html`` / ``report.pdf`` / ``tables/*.csv`` under the folder `out`
+    (`formats`: any of ``html``, ``pdf``, ``csv``); returns the paths."""
     from domains.errors import SpecplanError
 
     unknown = [f for f in formats if f not in FORMATS]
@@ -509,4 +512,27 @@ def write_report(report: Report, out: str | Path, *, formats: Sequence[str] = FO
         written.append(write_html(report, out / "report.html"))
     if "pdf" in formats:
         written.append(write_pdf(report, out / "report.pdf"))
+    if "csv" in formats:
+        written.extend(write_tables(report, out / "tables"))
     return written
+
+
+def write_tables(report: Report, folder: str | Path) -> list[Path]:
+    """Every table of the report as ``<folder>/<name>.csv`` (the numbers behind the
+    figures, for a spreadsheet); nested cells (lists, dicts) as JSON. Returns the paths."""
+    import json
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, frame in report.frames().items():
+        flat = frame.copy()
+        for col in flat.columns:
+            if flat[col].map(lambda v: isinstance(v, dict | list | tuple)).any():
+                flat[col] = flat[col].map(
+                    lambda v: json.dumps(v, default=repr)
+                    if isinstance(v, dict | list | tuple) else v)
+        path = folder / f"{name}.csv"
+        flat.to_csv(path, index=False)
+        paths.append(path)
+    return paths

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                         help="report folder (default: report/)")
     parser.add_argument("--format", default="html,pdf", metavar="LIST",
-                        help="report formats: html, pdf (default: both)")
+                        help="report formats: html, pdf, csv (default: html,pdf)")
     parser.add_argument("--no-report", action="store_true", help="skip the report")
     parser.add_argument("--root", default=DEFAULT_ROOT, metavar="DIR",
                         help="artifacts, checkpoints and models (default: .specplan/)")

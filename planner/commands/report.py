@@ -68,7 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="report", metavar="DIR",
                         help="folder for report.html / report.pdf (default: report/)")
     parser.add_argument("--format", default="html,pdf", metavar="LIST",
-                        help="comma-separated: html, pdf (default: both)")
+                        help="comma-separated: html, pdf, csv (tables/*.csv: every "
+                             "table behind the report; default: html,pdf)")
     parser.add_argument("--scales", default=None, metavar="LIST",
                         help="only runs at these scales (default: every run)")
     parser.add_argument("--title", default="specplan report")

@@ -142,3 +142,20 @@ def test_reporting_never_imports_torch() -> None:
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_csv_tables_hold_every_frame(report: Report, tmp_path: Path,
+                                     html_domain: str) -> None:
+    import json
+
+    paths = write_report(report, tmp_path, formats=("csv",))
+    names = {p.stem for p in paths}
+    assert names == set(report.frames()) and not (tmp_path / "report.html").exists()
+    runs = pd.read_csv(tmp_path / "tables" / "runs.csv")
+    assert len(runs) == len(report.runs) and html_domain in set(runs["domain"])
+    hist = pd.read_csv(tmp_path / "tables" / "cluster_histograms.csv")
+    assert len(hist) == len(report.cluster_histograms)
+    clusters = pd.read_csv(tmp_path / "tables" / "clusters.csv")
+    assert len(clusters) == len(report.clusters) > 0
+    first = json.loads(clusters["histogram"].iloc[0])  # a list cell, as JSON
+    assert len(first) == 8 and abs(sum(first) - 1.0) < 1e-9
