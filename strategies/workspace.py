@@ -12,8 +12,10 @@ baseline and the distillation teacher).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -180,13 +182,21 @@ class Workspace:
         """
         from transformers import GPT2LMHeadModel
 
+
+        path = self.artifact_dir(key)
+        with self.exclusive(path):
+            if self.is_finished(path):
+                record = json.loads((path / "result.json").read_text())
+                return GPT2LMHeadModel.from_pretrained(path), record
+            return self._pretrain_lm(spec, data, path, n_tokens=n_tokens, desc=desc, lr=lr,
+                                     model=model, loss_fn=loss_fn, seed_offset=seed_offset)
+
+    def _pretrain_lm(self, spec: ModelSpec, data: torch.Tensor | dict[str, torch.Tensor],
+                     path: Path, *, n_tokens: float, desc: str, lr: float | None, model: Any,
+                     loss_fn: LossFn | None, seed_offset: int) -> tuple[Any, dict[str, Any]]:
         from strategies.models import build_model
         from strategies.training import train
 
-        path = self.artifact_dir(key)
-        if self.is_finished(path):
-            record = json.loads((path / "result.json").read_text())
-            return GPT2LMHeadModel.from_pretrained(path), record
         if model is None:
             model = build_model(spec, seed=self.seed + seed_offset, eos_token_id=self.eos_id)
         cfg = self.train_config(spec, lr=lr or self.scale.lr, desc=desc, key_dir=path,
@@ -195,7 +205,7 @@ class Workspace:
         result = train(model, data, cfg, loss_fn=loss_fn)
         record = {**result.to_dict(), "n_params": spec.n_params, "finished": time.time()}
         model.save_pretrained(path, safe_serialization=True)
-        (path / "result.json").write_text(json.dumps(record))
+        _finish(path, record)
         return model, record
 
     def finetune(
@@ -261,13 +271,42 @@ class Workspace:
         from transformers import GPT2LMHeadModel
 
         path = self.artifact_dir(key)
-        if self.is_finished(path):
-            record = json.loads((path / "result.json").read_text())
-            return GPT2LMHeadModel.from_pretrained(path), _train_result(record), True
-        result = self.finetune(model, domain, key=key, desc=desc, lr=lr, **finetune_kwargs)
-        model.save_pretrained(path, safe_serialization=True)
-        (path / "result.json").write_text(json.dumps(result.to_dict()))
-        return model, result, False
+        with self.exclusive(path):
+            if self.is_finished(path):
+                record = json.loads((path / "result.json").read_text())
+                return GPT2LMHeadModel.from_pretrained(path), _train_result(record), True
+            result = self.finetune(model, domain, key=key, desc=desc, lr=lr, **finetune_kwargs)
+            model.save_pretrained(path, safe_serialization=True)
+            _finish(path, result.to_dict())
+            return model, result, False
+
+    @contextlib.contextmanager
+    def exclusive(self, path: Path) -> Iterator[None]:
+        """Hold the artifact folder `path` for this process: a second process (another
+        `specplan run` or `sweep` on the same root) that wants the same artifact waits,
+        then loads what the first one finished instead of training it again. A lock file
+        beside the folder (`filelock`: released by the OS if the holder dies)."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(path.parent / f"{path.name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if self.progress:
+                print(f"waiting for another process to finish {path.name} ...", flush=True)
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
+
+def _finish(path: Path, record: dict[str, Any]) -> None:
+    """Mark an artifact finished: its `result.json`, written atomically (a reader never sees
+    a torn file)."""
+    from domains.cache import atomic_write_bytes
+
+    atomic_write_bytes(path / "result.json", json.dumps(record).encode("utf-8"))
 
 
 def _train_result(record: dict[str, Any]) -> TrainResult:

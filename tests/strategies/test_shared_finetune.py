@@ -134,3 +134,26 @@ def test_a_different_configuration_shares_nothing(ws: Any, finetunes: list[str],
     ws1 = Workspace(ws.scale, root=ws.root, seed=1, progress=False)
     assert large.finetune_artifact_key(biomedical_domain, ws1) != base.info[
         "finetune_artifact"]
+
+
+def test_concurrent_users_of_one_artifact_train_it_once(ws: Any, finetunes: list[str],
+                                                        news_domain: Any) -> None:
+    """Two callers (threads here; processes on a shared root alike) that want the same kept
+    fine-tune at once: the artifact's lock makes the second wait and load the first's."""
+    import threading
+
+    large = LargeStrategy().pretrain(ws)
+    results: list[Any] = []
+
+    def want() -> None:
+        results.append(large.finetuned(news_domain, ws))
+
+    threads = [threading.Thread(target=want) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(finetunes) == 1 and sorted(r[2] for r in results) == [False, True]
+    _assert_same_weights(results[0][0], results[1][0])
+    lock = ws.artifact_dir(large.finetune_artifact_key(news_domain, ws))
+    assert (lock.parent / f"{lock.name}.lock").exists()
