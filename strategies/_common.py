@@ -204,10 +204,11 @@ class PretrainFinetuneStrategy(Strategy):
         """The pretrained model fine-tuned on `domain` exactly as `specialize` does it (same
         learning rate, schedule and seed), kept as the artifact `finetune_artifact_key`:
         loaded when already trained (by `specialize` or an earlier call), else trained and
-        saved. Returns (model, `TrainResult` of the fine-tune as trained, reused)."""
+        saved (the pretrained model is read only when it must be trained). Returns (model,
+        `TrainResult` of the fine-tune as trained, reused)."""
         self._check_pretrained()
         return ws.finetune_artifact(
-            self._fresh_model(ws), domain, key=self.finetune_artifact_key(domain, ws),
+            lambda: self._fresh_model(ws), domain, key=self.finetune_artifact_key(domain, ws),
             desc=desc or f"{self.name}:{domain.name} fine-tune", **self._finetune_settings(ws))
 
     def finetune_artifact_key(self, domain: Domain, ws: Workspace) -> str:

@@ -262,12 +262,14 @@ class Workspace:
         (resuming from the checkpoint under `key` if a run was killed) and saved there
         (safetensors, then `result.json`). The key must name everything the weights depend
         on (pretrained model, domain, token budget, learning rate, seed, ...): every caller
-        with the same key gets the same weights.
+        with the same key gets the same weights. `model` may be a zero-argument callable
+        that builds it, called only when training is needed (under the artifact's lock).
 
         Returns:
             (the fine-tuned model, the fine-tune's `TrainResult` as recorded when it was
             trained, whether it was loaded rather than trained now).
         """
+        import torch
         from transformers import GPT2LMHeadModel
 
         path = self.artifact_dir(key)
@@ -275,6 +277,8 @@ class Workspace:
             if self.is_finished(path):
                 record = json.loads((path / "result.json").read_text())
                 return GPT2LMHeadModel.from_pretrained(path), _train_result(record), True
+            if callable(model) and not isinstance(model, torch.nn.Module):
+                model = model()  # a factory: build the model only now that it is needed
             result = self.finetune(model, domain, key=key, desc=desc, lr=lr, **finetune_kwargs)
             model.save_pretrained(path, safe_serialization=True)
             _finish(path, result.to_dict())

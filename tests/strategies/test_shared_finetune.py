@@ -136,10 +136,12 @@ def test_a_different_configuration_shares_nothing(ws: Any, finetunes: list[str],
         "finetune_artifact"]
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_concurrent_users_of_one_artifact_train_it_once(ws: Any, finetunes: list[str],
                                                         news_domain: Any) -> None:
     """Two callers (threads here; processes on a shared root alike) that want the same kept
-    fine-tune at once: the artifact's lock makes the second wait and load the first's."""
+    fine-tune at once: the artifact's lock makes the second wait and load the first's (and
+    the waiting one reads no pretrained weights while the other trains)."""
     import threading
 
     large = LargeStrategy().pretrain(ws)
