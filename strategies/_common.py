@@ -70,7 +70,7 @@ def finetune_and_package(
         result = ws.finetune(model, domain, key=finetune_key(strategy, domain, ws, tag),
                              desc=desc, lr=lr, **finetune_kwargs)
     else:
-        model, result, reused = ws.finetune_artifact(model, domain, key=artifact_key,
+        model, result, reused = ws.finetune_artifact(lambda: model, domain, key=artifact_key,
                                                      desc=desc, lr=lr, **finetune_kwargs)
         kept = {"finetune_artifact": artifact_key, "finetune_reused": reused}
     spec = spec_of(model)

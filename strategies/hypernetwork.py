@@ -213,23 +213,26 @@ class HypernetworkStrategy(ClusteredMixin, Strategy):
         # the artifact depends on the clustering and the data too, not only the parameters
         blob = json.dumps([clusters.key, tokens, repr(spec), ws.seed]).encode()
         path = ws.artifact_dir(f"{self.pretrain_key()}-{hashlib.sha256(blob).hexdigest()[:12]}")
-        if ws.is_finished(path):
-            model.load_state_dict(load_file(str(path / "model.safetensors")))
-            record = json.loads((path / "result.json").read_text())
-        else:
-            data = projected_pretraining_data(ws, clusters, tokens)
-            cfg = ws.train_config(spec, lr=ws.scale.lr, desc=f"{self.name} pretrain",
-                                  key_dir=path, max_tokens=tokens, weight_decay=0.1)
-            cfg.flops_per_token += generation_flops_per_token(spec, k, h, m, cfg.batch_size)
-            result = train(model, data, cfg, loss_fn=projected_loss)
-            record = {**result.to_dict(), "n_params": count_params(model),
-                      "n_blocks": int(data["input_ids"].shape[0]),
-                      "blocks_per_cluster": data["cluster"].bincount(minlength=k).tolist(),
-                      "n_clusters": k, "n_basis": h, "expert_dim": m}
-            # clone: the tied embedding/lm_head share storage, which safetensors refuses
-            save_file({n: t.detach().clone().contiguous() for n, t in model.state_dict().items()},
-                      str(path / "model.safetensors"))
-            (path / "result.json").write_text(json.dumps(record))
+        with ws.exclusive(path):  # another process training this network: wait, then load
+            if ws.is_finished(path):
+                model.load_state_dict(load_file(str(path / "model.safetensors")))
+                record = ws.read_record(path)
+            else:
+                data = projected_pretraining_data(ws, clusters, tokens)
+                cfg = ws.train_config(spec, lr=ws.scale.lr, desc=f"{self.name} pretrain",
+                                      key_dir=path, max_tokens=tokens, weight_decay=0.1)
+                cfg.flops_per_token += generation_flops_per_token(spec, k, h, m,
+                                                                  cfg.batch_size)
+                result = train(model, data, cfg, loss_fn=projected_loss)
+                record = {**result.to_dict(), "n_params": count_params(model),
+                          "n_blocks": int(data["input_ids"].shape[0]),
+                          "blocks_per_cluster": data["cluster"].bincount(minlength=k).tolist(),
+                          "n_clusters": k, "n_basis": h, "expert_dim": m}
+                # clone: the tied embedding/lm_head share storage, which safetensors refuses
+                save_file({n: t.detach().clone().contiguous()
+                           for n, t in model.state_dict().items()},
+                          str(path / "model.safetensors"))
+                ws.finish(path, record)
         model.eval()
         self.projected_ = model
         self.clusters_ = clusters

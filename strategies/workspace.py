@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,6 +138,19 @@ class Workspace:
     def is_finished(path: Path) -> bool:
         return (path / "result.json").exists()
 
+    @staticmethod
+    def read_record(path: Path) -> dict[str, Any]:
+        """The training record of the finished artifact `path` (its `result.json`)."""
+        return dict(json.loads((path / "result.json").read_text()))
+
+    @staticmethod
+    def finish(path: Path, record: dict[str, Any]) -> None:
+        """Mark the artifact `path` finished (after its weights are saved): its
+        `result.json`, written atomically, so a reader never sees a torn file."""
+        from domains.cache import atomic_write_bytes
+
+        atomic_write_bytes(path / "result.json", json.dumps(record).encode("utf-8"))
+
     # ------------------------------------------------------------------ evaluation
     def perplexity(self, model: Any, domain: Domain, split: str = "test") -> EvalResult:
         from strategies.evaluation import perplexity
@@ -186,8 +199,7 @@ class Workspace:
         path = self.artifact_dir(key)
         with self.exclusive(path):
             if self.is_finished(path):
-                record = json.loads((path / "result.json").read_text())
-                return GPT2LMHeadModel.from_pretrained(path), record
+                return GPT2LMHeadModel.from_pretrained(path), self.read_record(path)
             return self._pretrain_lm(spec, data, path, n_tokens=n_tokens, desc=desc, lr=lr,
                                      model=model, loss_fn=loss_fn, seed_offset=seed_offset)
 
@@ -205,7 +217,7 @@ class Workspace:
         result = train(model, data, cfg, loss_fn=loss_fn)
         record = {**result.to_dict(), "n_params": spec.n_params, "finished": time.time()}
         model.save_pretrained(path, safe_serialization=True)
-        _finish(path, record)
+        self.finish(path, record)
         return model, record
 
     def finetune(
@@ -247,7 +259,7 @@ class Workspace:
 
     def finetune_artifact(
         self,
-        model: Any,
+        make_model: Callable[[], Any],
         domain: Domain,
         *,
         key: str,
@@ -258,30 +270,28 @@ class Workspace:
         """`finetune`, with the fine-tuned weights kept as a finished artifact under `key`.
 
         When the artifact is finished, its weights and its training record are loaded and
-        nothing is trained (`model` is left as it is); otherwise `model` is fine-tuned
-        (resuming from the checkpoint under `key` if a run was killed) and saved there
-        (safetensors, then `result.json`). The key must name everything the weights depend
-        on (pretrained model, domain, token budget, learning rate, seed, ...): every caller
-        with the same key gets the same weights. `model` may be a zero-argument callable
-        that builds it, called only when training is needed (under the artifact's lock).
+        nothing is trained; otherwise `make_model()` builds the model to fine-tune (only
+        then, under the artifact's lock), which is fine-tuned (resuming from the checkpoint
+        under `key` if a run was killed) and saved there (safetensors, then `result.json`).
+        The key must name everything the weights depend on (pretrained model, domain, token
+        budget, learning rate, seed, ...): every caller with the same key gets the same
+        weights.
 
         Returns:
             (the fine-tuned model, the fine-tune's `TrainResult` as recorded when it was
             trained, whether it was loaded rather than trained now).
         """
-        import torch
         from transformers import GPT2LMHeadModel
 
         path = self.artifact_dir(key)
         with self.exclusive(path):
             if self.is_finished(path):
-                record = json.loads((path / "result.json").read_text())
+                record = self.read_record(path)
                 return GPT2LMHeadModel.from_pretrained(path), _train_result(record), True
-            if callable(model) and not isinstance(model, torch.nn.Module):
-                model = model()  # a factory: build the model only now that it is needed
+            model = make_model()
             result = self.finetune(model, domain, key=key, desc=desc, lr=lr, **finetune_kwargs)
             model.save_pretrained(path, safe_serialization=True)
-            _finish(path, result.to_dict())
+            self.finish(path, result.to_dict())
             return model, result, False
 
     @contextlib.contextmanager
@@ -303,14 +313,6 @@ class Workspace:
             yield
         finally:
             lock.release()
-
-
-def _finish(path: Path, record: dict[str, Any]) -> None:
-    """Mark an artifact finished: its `result.json`, written atomically (a reader never sees
-    a torn file)."""
-    from domains.cache import atomic_write_bytes
-
-    atomic_write_bytes(path / "result.json", json.dumps(record).encode("utf-8"))
 
 
 def _train_result(record: dict[str, Any]) -> TrainResult:
