@@ -112,6 +112,17 @@ class Domain:
         """Documents per split."""
         return {s: len(ix) for s, ix in self._load().splits.items()}
 
+    def card(self) -> dict[str, str]:
+        """Where the text comes from, for people: ``source``, ``licence``, ``provenance``,
+        ``description``, ``documents`` ("train / valid / test" counts) and ``fingerprint``.
+        Stored with every run, so a report can show it without reading the data again.
+        Reads the corpus (raises `DomainError` where it cannot)."""
+        n = self.n_documents()
+        return {"source": self.source, "licence": self.licence,
+                "provenance": self.provenance, "description": self.description,
+                "documents": " / ".join(f"{n[s]:,}" for s in SPLITS),
+                "fingerprint": self.fingerprint}
+
     @property
     def fingerprint(self) -> str:
         """sha256 of the split rule and the cleaned documents in order: a cache key for

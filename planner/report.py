@@ -626,9 +626,7 @@ def provenance_table(domains: Iterable[Any], runs: pd.DataFrame | None = None
     rows = []
     for d in domains:
         if isinstance(d, str) and d in cards:
-            card = cards[d]
-            rows.append({"domain": d, **{k: str(card.get(k, "")) for k in (
-                "source", "licence", "provenance", "description", "documents")}})
+            rows.append({"domain": d, **{k: str(cards[d].get(k, "")) for k in _CARD}})
             continue
         if isinstance(d, str):
             try:
@@ -642,15 +640,16 @@ def provenance_table(domains: Iterable[Any], runs: pd.DataFrame | None = None
                              "documents": ""})
                 continue
         try:
-            n = d.n_documents()
-            docs = " / ".join(f"{n[s]:,}" for s in ("train", "valid", "test"))
+            card = d.card()
         except SpecplanError as err:
-            docs = f"unreadable: {err}"
-        rows.append({"domain": d.name, "source": d.source, "licence": d.licence,
-                     "provenance": d.provenance, "description": d.description,
-                     "documents": docs})
-    return pd.DataFrame(rows, columns=["domain", "source", "licence", "provenance",
-                                       "description", "documents"])
+            card = {"source": d.source, "licence": d.licence, "provenance": d.provenance,
+                    "description": d.description, "documents": f"unreadable: {err}"}
+        rows.append({"domain": d.name, **{k: card[k] for k in _CARD}})
+    return pd.DataFrame(rows, columns=["domain", *_CARD])
+
+
+# the data card's fields shown in the provenance table (`domains.Domain.card`)
+_CARD = ("source", "licence", "provenance", "description", "documents")
 
 
 def _data_cards(runs: pd.DataFrame | None) -> dict[str, Mapping[str, Any]]:

@@ -99,7 +99,7 @@ def run_one(strategy: Any, domain: Any, ws: Any, *, study: Any, root: Path,
         "test_ppl_before_finetune": model.info.get("test_ppl_before_finetune"),
         "wall_s": wall, "model_path": str(model_path),
         "datetime": time.strftime("%Y-%m-%dT%H:%M:%S"), "versions": versions(),
-        "info": model.info, "data": data_card(domain),
+        "info": model.info, "data": domain.card(),
     }
     add_run(study, record)
     _log(f"[{strategy.name} / {domain.name}] test ppl {result.perplexity:.2f} "
@@ -119,7 +119,7 @@ def _share_kept_weights(model_path: Path, info: dict[str, Any], ws: Any) -> None
     key = info.get("finetune_artifact")
     if not key:
         return
-    src = ws.root / "artifacts" / ws.scale.name / str(key) / "model.safetensors"
+    src = ws.artifact_dir(str(key)) / "model.safetensors"
     dst = model_path / "model.safetensors"
     if not (src.is_file() and dst.is_file()) or os.path.samefile(src, dst):
         return
@@ -132,16 +132,6 @@ def _share_kept_weights(model_path: Path, info: dict[str, Any], ws: Any) -> None
         os.replace(tmp, dst)
     except OSError:
         tmp.unlink(missing_ok=True)
-
-
-def data_card(domain: Any) -> dict[str, Any]:
-    """Where a run's text came from, stored with the run so a report can say it for any
-    domain (a user's ``NAME=PATH`` folder included) without reading the data again."""
-    n = domain.n_documents()
-    return {"source": domain.source, "licence": domain.licence,
-            "provenance": domain.provenance, "description": domain.description,
-            "documents": " / ".join(f"{n[s]:,}" for s in ("train", "valid", "test")),
-            "fingerprint": domain.fingerprint}
 
 
 def configure_threads(scale: str) -> None:
