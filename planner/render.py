@@ -520,19 +520,13 @@ def write_report(report: Report, out: str | Path, *,
 def write_tables(report: Report, folder: str | Path) -> list[Path]:
     """Every table of the report as ``<folder>/<name>.csv`` (the numbers behind the
     figures, for a spreadsheet); nested cells (lists, dicts) as JSON. Returns the paths."""
-    import json
+    from planner.store import json_cells
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, frame in report.frames().items():
-        flat = frame.copy()
-        for col in flat.columns:
-            if flat[col].map(lambda v: isinstance(v, dict | list | tuple)).any():
-                flat[col] = flat[col].map(
-                    lambda v: json.dumps(v, default=repr)
-                    if isinstance(v, dict | list | tuple) else v)
         path = folder / f"{name}.csv"
-        flat.to_csv(path, index=False)
+        json_cells(frame).to_csv(path, index=False)
         paths.append(path)
     return paths

@@ -153,11 +153,7 @@ def export_runs(storage: str | None, path: str, runs: Any = None) -> int:
         text = json.dumps(frame.to_dict(orient="records"), indent=1, default=_plain_json)
         _write(path, text.encode("utf-8"))
         return len(frame)
-    flat = frame.copy()
-    for col in flat.columns:
-        if flat[col].map(lambda v: isinstance(v, dict | list | tuple)).any():
-            flat[col] = flat[col].map(
-                lambda v: json.dumps(v, default=_plain_json) if v is not None else None)
+    flat = json_cells(frame)
     if suffix == ".parquet":
         try:
             import pyarrow  # noqa: F401
@@ -170,6 +166,21 @@ def export_runs(storage: str | None, path: str, runs: Any = None) -> int:
     else:
         _write(path, pd.DataFrame(flat).to_csv(index=False).encode("utf-8"))
     return len(frame)
+
+
+def json_cells(frame: Any) -> Any:
+    """A copy of `frame` whose nested cells (dicts, lists, tuples) are JSON text, for flat
+    formats (CSV, Parquet); other cells, missing ones included, are left as they are."""
+    flat = frame.copy()
+    for col in flat.columns:
+        if flat[col].map(_nested).any():
+            flat[col] = flat[col].map(
+                lambda v: json.dumps(v, default=_plain_json) if _nested(v) else v)
+    return flat
+
+
+def _nested(value: Any) -> bool:
+    return isinstance(value, dict | list | tuple)
 
 
 def _plain_json(value: Any) -> Any:
