@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domains.errors import SpecplanError
+from planner.commands._common import fmt_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -331,7 +332,7 @@ def _run_or_reuse(strategy: Any, domain: Any, ws: Any, study: Any, root: Path, t
              f"{type(err).__name__}: {err} (traceback in {log})")
         return None, False, f"{type(err).__name__}: {err}"
     echo(f"{tag}: test perplexity {rec['test_ppl']:.2f} (before fine-tuning "
-         f"{_num(rec.get('test_ppl_before_finetune'))}) in {time.perf_counter() - t0:.0f} s")
+         f"{fmt_number(rec.get('test_ppl_before_finetune'))}) in {time.perf_counter() - t0:.0f} s")
     return rec, False, ""
 
 
@@ -345,18 +346,10 @@ def _set_threads(threads: int | None) -> None:
     torch.set_num_threads(max(1, int(threads)))
 
 
-def _num(value: Any) -> str:
-    try:
-        return f"{float(value):.2f}"
-    except (TypeError, ValueError):
-        return "n/a"
-
-
 def _log_failure(root: Path, strategy: str, domain: str, err: BaseException) -> Path:
-    import re
+    from domains.cache import file_stem
 
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{strategy}-{domain}")
-    path = root / "logs" / f"{safe}.log"
+    path = root / "logs" / f"{file_stem(f'{strategy}-{domain}', limit=200)}.log"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
     return path

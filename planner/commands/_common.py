@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from typing import Any
 
 from domains.errors import SpecplanError
@@ -44,3 +45,13 @@ def parse_params(items: list[str] | None, flag: str = "--param") -> dict[str, An
 
 def split_list(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def fmt_number(value: Any, spec: str = ".2f", missing: str = "n/a") -> str:
+    """`value` formatted with `spec`, or `missing` when it is absent, NaN or not a number
+    (a stored run's optional measurement)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return missing
+    return missing if math.isnan(x) else format(x, spec)

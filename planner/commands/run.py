@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
-from planner.commands._common import add_json, add_storage, parse_params
+from planner.commands._common import add_json, add_storage, fmt_number, parse_params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,10 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_json(parser)
 
 
-def _num(value: Any) -> str:
-    return "n/a" if value is None else f"{float(value):.2f}"
-
-
 def run(args: argparse.Namespace) -> int:
     from planner.runner import RunPlan, run_plan
     from strategies.registry import strategy_registry
@@ -48,8 +43,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(records, indent=2, default=repr))
         return 0
     for r in records:
+        before = fmt_number(r["test_ppl_before_finetune"])
         print(f"{r['strategy']} on {r['domain']} ({r['scale']}): test perplexity "
-              f"{r['test_ppl']:.2f} (before fine-tuning: {_num(r['test_ppl_before_finetune'])}); "
+              f"{r['test_ppl']:.2f} (before fine-tuning: {before}); "
               f"pretraining {r['pretraining_flops']:.3g} FLOPs, specialization "
               f"{r['specialization_flops']:.3g} FLOPs, {r['inference_params']:,} params; "
               f"model saved to {r['model_path']}")

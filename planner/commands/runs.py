@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from typing import Any
 
-from planner.commands._common import add_json, add_storage, split_list
+from planner.commands._common import add_json, add_storage, fmt_number, split_list
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,14 +50,6 @@ def select_runs(runs: Any, *, scales: list[str] | None = None,
     return keep.reset_index(drop=True)
 
 
-def _num(value: Any, fmt: str) -> str:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return "-"
-    return "-" if math.isnan(x) else format(x, fmt)
-
-
 def format_runs(runs: Any) -> str:
     """The runs as a text table, oldest first."""
     if len(runs) == 0:
@@ -68,17 +59,21 @@ def format_runs(runs: Any) -> str:
             f"{'test ppl':>9} {'before ft':>9} {'pretrain FLOPs':>14} {'spec FLOPs':>10} "
             f"{'params':>8} {'wall s':>7}  run key")
     lines = [head, "-" * len(head)]
+
+    def num(value: Any, spec: str) -> str:
+        return fmt_number(value, spec, missing="-")
+
     for r in order.to_dict(orient="records"):
         domain = str(r.get("domain") or "")
         domain = domain if len(domain) <= 16 else domain[:15] + "…"
         lines.append(
             f"{str(r.get('datetime') or '-'):<19}  {str(r.get('scale')):<6} "
-            f"{str(r.get('strategy')):<23} {domain:<16} {_num(r.get('seed'), '.0f'):>4} "
-            f"{_num(r.get('test_ppl'), '.2f'):>9} "
-            f"{_num(r.get('test_ppl_before_finetune'), '.2f'):>9} "
-            f"{_num(r.get('pretraining_flops'), '.3g'):>14} "
-            f"{_num(r.get('specialization_flops'), '.3g'):>10} "
-            f"{_num(r.get('inference_params'), ',.0f'):>8} {_num(r.get('wall_s'), '.0f'):>7}  "
+            f"{str(r.get('strategy')):<23} {domain:<16} {num(r.get('seed'), '.0f'):>4} "
+            f"{num(r.get('test_ppl'), '.2f'):>9} "
+            f"{num(r.get('test_ppl_before_finetune'), '.2f'):>9} "
+            f"{num(r.get('pretraining_flops'), '.3g'):>14} "
+            f"{num(r.get('specialization_flops'), '.3g'):>10} "
+            f"{num(r.get('inference_params'), ',.0f'):>8} {num(r.get('wall_s'), '.0f'):>7}  "
             f"{r.get('run_key')}")
     return "\n".join(lines)
 
