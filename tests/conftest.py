@@ -59,3 +59,14 @@ def tiny_ws(specplan_cache: Path, tmp_path_factory: pytest.TempPathFactory, torc
     from strategies.workspace import Workspace
 
     return Workspace("tiny", root=tmp_path_factory.mktemp("tiny-ws"), progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_ws_8k(specplan_cache: Path, tmp_path_factory: pytest.TempPathFactory,
+               torch_threads: None):  # type: ignore[no-untyped-def]
+    """`tiny` models and schedule with 8k domain tokens, so each fine-tune is ~30 steps
+    (the distillation and projected-network end-to-end tests)."""
+    from strategies.workspace import Workspace
+
+    return Workspace("tiny", root=tmp_path_factory.mktemp("tiny-8k-ws"),
+                     n_domain_tokens=8192, progress=False)

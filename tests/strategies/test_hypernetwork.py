@@ -219,13 +219,9 @@ def test_pretraining_blocks_hold_their_clusters_documents(ws: Any,
 
 
 @pytest.fixture(scope="module")
-def ws(specplan_cache: Any, tmp_path_factory: pytest.TempPathFactory,
-       torch_threads: None) -> Any:
-    """`tiny` models and schedule, with 8k domain tokens so each fine-tune is ~30 steps."""
-    from strategies.workspace import Workspace
-
-    return Workspace("tiny", root=tmp_path_factory.mktemp("hn-ws"), n_domain_tokens=8192,
-                     progress=False)
+def ws(tiny_ws_8k: Any) -> Any:
+    """The session's `tiny` workspace with 8k domain tokens (see tests/conftest.py)."""
+    return tiny_ws_8k
 
 
 @pytest.fixture(scope="module")
