@@ -6,7 +6,7 @@ model FLOPs utilization (MFU) against this CPU's measured matrix-product peak.
 
 Both loops train the same GPT-2 model on the same random token blocks for the same
 number of steps; the plain loop is AdamW + clipping and nothing else. MFU = achieved
-model FLOPs/s (strategies.flops: 6N + attention per token) / peak matmul FLOPs/s
+model FLOPs/s (strategies.machinery.flops: 6N + attention per token) / peak matmul FLOPs/s
 (a large fp32 and bf16 `torch.mm`, best of a few runs).
 """
 
@@ -51,7 +51,7 @@ def plain_loop(model: torch.nn.Module, data: torch.Tensor, steps: int, batch: in
 
 def specplan_loop(model: torch.nn.Module, data: torch.Tensor, steps: int, batch: int,
                   precision: str, flops_per_token: float) -> float:
-    from strategies.training import TrainConfig, train
+    from strategies.machinery.training import TrainConfig, train
 
     warm = TrainConfig(lr=1e-3, batch_size=batch, max_steps=3, precision=precision,
                        progress=False, flops_per_token=flops_per_token)
@@ -63,9 +63,9 @@ def specplan_loop(model: torch.nn.Module, data: torch.Tensor, steps: int, batch:
 
 
 def main() -> None:
-    from strategies.flops import train_flops_per_token
-    from strategies.models import build_model
-    from strategies.scales import get_scale
+    from strategies.machinery.flops import train_flops_per_token
+    from strategies.machinery.models import build_model
+    from strategies.machinery.scales import get_scale
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="demo")

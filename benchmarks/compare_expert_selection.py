@@ -24,9 +24,9 @@ def compare(domain_name: str, scale: str, n_experts: int | None, seed: int,
             root: str | None, progress: bool, params: dict[str, Any] | None = None,
             ) -> list[dict[str, Any]]:
     from domains import get_domain
-    from planner.runner import configure_threads
+    from planner.experiments.runner import configure_threads
+    from strategies.machinery.workspace import Workspace
     from strategies.mixture import MixtureStrategy
-    from strategies.workspace import Workspace
 
     configure_threads(scale)
     ws = Workspace(scale, root=root, seed=seed, progress=progress)
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    from planner.commands._common import parse_params
+    from planner.cli.commands._common import parse_params
 
     rows = compare(args.domain, args.scale, args.n_experts, args.seed, args.root,
                    not args.quiet, parse_params(args.param))

@@ -23,7 +23,7 @@ __all__ = [
 class BudgetError(SpecplanError, ValueError):
     """A budget value cannot be used: negative, zero, NaN, infinite, or an unknown unit.
 
-    Raised by the budget dataclasses (`planner.budget`); the parsers prefix the message
+    Raised by the budget dataclasses (`planner.costing.budget`); the parsers prefix the message
     with the flag the user typed, e.g. ``--pretraining-budget: ...``.
     """
 

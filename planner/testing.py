@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from strategies._validation import ParameterError
 from strategies.base import Cost, NotFittedError, Strategy
-from strategies.scales import ModelSpec, Scale, get_scale
+from strategies.machinery.scales import ModelSpec, Scale, get_scale
+from strategies.machinery.validation import ParameterError
 
 
 def micro_scale() -> Scale:
@@ -135,7 +135,7 @@ class StrategyContractTests:
         within the inference cap whose reloaded perplexity matches."""
         from transformers import AutoModelForCausalLM, PreTrainedModel
 
-        from strategies.evaluation import perplexity
+        from strategies.machinery.evaluation import perplexity
 
         s = strategy_cls(scale=micro_ws.scale, **self.micro_params(strategy_cls))
         assert s.pretrain(micro_ws) is s

@@ -4,13 +4,13 @@ Importing this package never imports torch; strategy modules import it inside me
 """
 
 from strategies.base import Cost, EvalResult, NotFittedError, SpecializedModel, Strategy
+from strategies.machinery.scales import SCALES, ModelSpec, Scale, get_scale
 from strategies.registry import (
     create_strategy,
     get_strategy_class,
     list_strategies,
     strategy_registry,
 )
-from strategies.scales import SCALES, ModelSpec, Scale, get_scale
 
 __all__ = [
     "Cost", "EvalResult", "NotFittedError", "SpecializedModel", "Strategy",

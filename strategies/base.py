@@ -6,7 +6,8 @@
     model = strategy.specialize(domain, ws)             # per-domain phase -> SpecializedModel
     result = strategy.evaluate(model, domain, ws)       # test perplexity
 
-`ws` is a `strategies.workspace.Workspace`: the scale, the tokenizer, cached token blocks,
+`ws` is a `strategies.machinery.workspace.Workspace`: the scale, the tokenizer, cached token
+blocks,
 the artifact folders and the shared training loop. Learned state ends in `_`
 (`pretrained_`, `pretraining_cost_`). Importing this module never imports torch.
 """
@@ -24,15 +25,15 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from domains.errors import SpecplanError
-from strategies._validation import validate_params
-from strategies.scales import Scale, get_scale
+from strategies.machinery.scales import Scale, get_scale
+from strategies.machinery.validation import validate_params
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from domains import Domain
-    from strategies.scales import Scale
-    from strategies.workspace import Workspace
+    from strategies.machinery.scales import Scale
+    from strategies.machinery.workspace import Workspace
 
 
 class NotFittedError(SpecplanError, ValueError, AttributeError):

@@ -28,18 +28,18 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from strategies._common import PretrainFinetuneStrategy, finetune_and_package
-from strategies._validation import NONE, Interval, ParameterError
 from strategies.base import Cost, SpecializedModel, Strategy, default_specialize_tokens
-from strategies.flops import forward_flops_per_token, train_flops
 from strategies.large import LargeStrategy
-from strategies.scales import ModelSpec, Scale
+from strategies.machinery.flops import forward_flops_per_token, train_flops
+from strategies.machinery.pretrain_finetune import PretrainFinetuneStrategy, finetune_and_package
+from strategies.machinery.scales import ModelSpec, Scale
+from strategies.machinery.validation import NONE, Interval, ParameterError
 
 if TYPE_CHECKING:
     import torch
 
     from domains import Domain
-    from strategies.workspace import Workspace
+    from strategies.machinery.workspace import Workspace
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
@@ -281,7 +281,7 @@ class DistillationStrategy(Strategy):
     def specialize(self, domain: Domain, ws: Workspace) -> SpecializedModel:
         import torch
 
-        from strategies.teachers import TeacherSource, load_teacher
+        from strategies.machinery.teachers import TeacherSource, load_teacher
 
         self._check_pretrained()
         self._validate()

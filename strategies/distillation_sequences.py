@@ -28,19 +28,19 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from domains.errors import SpecplanError
-from strategies._common import PretrainFinetuneStrategy, finetune_and_package
-from strategies._validation import NONE, InstanceOf, Interval, Options
 from strategies.base import Cost, SpecializedModel, default_specialize_tokens
-from strategies.flops import forward_flops, forward_flops_per_token, train_flops
-from strategies.scales import Scale
+from strategies.machinery.flops import forward_flops, forward_flops_per_token, train_flops
+from strategies.machinery.pretrain_finetune import PretrainFinetuneStrategy, finetune_and_package
+from strategies.machinery.scales import Scale
+from strategies.machinery.validation import NONE, InstanceOf, Interval, Options
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
     from domains import Domain
-    from strategies.generation import GenerationResult, Prompt
-    from strategies.workspace import Workspace
+    from strategies.machinery.generation import GenerationResult, Prompt
+    from strategies.machinery.workspace import Workspace
 
 DEFAULT_N_PROMPTS = 1_000  # s1's curated set size (Muennighoff et al. 2025)
 
@@ -170,8 +170,8 @@ class SequenceDistillationStrategy(PretrainFinetuneStrategy):
         """Analytic FLOPs: the charging rules in the module docstring, with
         n_prompts x max_new_tokens generated tokens (n_prompts defaults to 1,000, capped at
         one prompt per `prompt_tokens` of domain data)."""
-        from strategies.teachers import forward_flops_per_token as teacher_fwd
-        from strategies.teachers import generation_window, teacher_shape
+        from strategies.machinery.teachers import forward_flops_per_token as teacher_fwd
+        from strategies.machinery.teachers import generation_window, teacher_shape
 
         self._validate()
         s = self._scale_for(scale)
@@ -257,7 +257,7 @@ class SequenceDistillationStrategy(PretrainFinetuneStrategy):
     def pretrain(self, ws: Workspace) -> SequenceDistillationStrategy:
         """Pretrain (or load) the student through `small`'s key, and the own teacher
         through `large`'s; an external teacher is only checked to exist here."""
-        from strategies.teachers import resolve_teacher
+        from strategies.machinery.teachers import resolve_teacher
 
         self._validate()
         source = resolve_teacher(self.teacher)
@@ -276,8 +276,8 @@ class SequenceDistillationStrategy(PretrainFinetuneStrategy):
         `_on_batch` is a test hook passed to `generate_corpus` (raise in it to simulate an
         interrupted generation).
         """
-        from strategies.generation import SamplingParams, corpus_key, generate_corpus
-        from strategies.teachers import load_teacher, resolve_teacher
+        from strategies.machinery.generation import SamplingParams, corpus_key, generate_corpus
+        from strategies.machinery.teachers import load_teacher, resolve_teacher
 
         self._check_pretrained()
         self._validate()
@@ -303,7 +303,7 @@ class SequenceDistillationStrategy(PretrainFinetuneStrategy):
     def _curate(self, domain: Domain, ws: Workspace,
                 student: Any) -> tuple[list[Prompt], dict[str, Any], float]:
         """Candidates -> (curated: cluster labels + student loss) -> the chosen prompts."""
-        from strategies.curation import candidate_prompts, coverage, select_prompts
+        from strategies.machinery.curation import candidate_prompts, coverage, select_prompts
 
         cands = candidate_prompts(domain, ws, self.prompt_tokens)
         n = self._n_prompts_for(domain, len(cands))
@@ -311,7 +311,7 @@ class SequenceDistillationStrategy(PretrainFinetuneStrategy):
                                 "curation": self.curation}
         scoring = 0.0
         if self.curation == "curated":
-            from strategies.curation import student_losses
+            from strategies.machinery.curation import student_losses
 
             corpus = ws.corpus(domain, "train")
             losses, n_positions = student_losses(student, corpus, [p.doc for p in cands])
@@ -413,7 +413,7 @@ class SequenceDistillationStrategy(PretrainFinetuneStrategy):
 def _source_for_estimate(teacher: str) -> Any:
     """Classify the teacher for a cost estimate; a path that does not exist (yet) is
     costed from `teacher_n_params` like a hub id rather than failing the estimate."""
-    from strategies.teachers import TeacherError, TeacherSource, resolve_teacher
+    from strategies.machinery.teachers import TeacherError, TeacherSource, resolve_teacher
 
     try:
         return resolve_teacher(teacher)
@@ -425,10 +425,10 @@ def _source_for_estimate(teacher: str) -> Any:
 
 def domain_clusters(domain: Domain, docs: list[int], k: int, seed: int) -> np.ndarray:
     """(n,) cluster label of each training document `docs`: k-means on their MiniLM
-    embeddings (`strategies.clustering`, cached). The domain's own clusters, not the
+    embeddings (`strategies.machinery.clustering`, cached). The domain's own clusters, not the
     generic ones: a biomedical domain falls in one or two generic (Wikipedia) clusters,
     which says nothing about its topical spread."""
-    from strategies.clustering import fit_clusters
+    from strategies.machinery.clustering import fit_clusters
 
     texts = domain.documents("train")
     return fit_clusters([texts[i] for i in docs], k, seed=seed).labels

@@ -1,6 +1,6 @@
 """`hypernetwork` (the paper's SLM-pn, "projected network"; SLM-hn in v1): one network
 pretrained on generic text whose MLP weights are projected, per cluster, from shared
-basis tensors (arXiv 2402.01093 §2.5; the model is `strategies.projected`).
+basis tensors (arXiv 2402.01093 §2.5; the model is `strategies.machinery.projected`).
 
 - pretraining bucket (shared by every domain): training the projected network on the
   clustered generic text, each block routed to its cluster's expert. Each token goes
@@ -22,25 +22,25 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from strategies._clustered import ClusteredMixin
-from strategies._common import finetune_and_package
-from strategies._validation import NONE, Interval, Options
 from strategies.base import Cost, SpecializedModel, Strategy, default_specialize_tokens
-from strategies.flops import (
+from strategies.machinery.clustered import ClusteredMixin
+from strategies.machinery.flops import (
     forward_flops_per_token,
     mlp_params,
     n_params,
     train_flops_per_token,
 )
-from strategies.scales import ModelSpec, Scale
+from strategies.machinery.pretrain_finetune import finetune_and_package
+from strategies.machinery.scales import ModelSpec, Scale
+from strategies.machinery.validation import NONE, Interval, Options
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
     from domains import Domain
-    from strategies.clustering import ClusterModel
-    from strategies.workspace import Workspace
+    from strategies.machinery.clustering import ClusterModel
+    from strategies.machinery.workspace import Workspace
 
 # Basis tensors per expert implied by the paper's Table 7 (inference, paper-notes §2.7):
 # 1,422M parameters for 32 experts = 67M shared + h x 58.7M of MLP  ->  h ~ 0.72 k.
@@ -79,7 +79,8 @@ def generation_flops_per_token(spec: ModelSpec, n_clusters: int, n_basis: int,
 class HypernetworkStrategy(ClusteredMixin, Strategy):
     """Projected network (SLM-pn / SLM-hn): cluster-conditioned MLPs from shared bases.
 
-    `pretrain` clusters the generic corpus (`strategies.clustering`: k-means on the subset
+    `pretrain` clusters the generic corpus (`strategies.machinery.clustering`: k-means on the
+    subset
     of `Scale.cluster_docs` documents; when that subset holds fewer tokens than the
     pretraining budget, further generic documents are assigned to the nearest centroid),
     packs each cluster's documents into blocks of their own (so every block has exactly
@@ -191,7 +192,7 @@ class HypernetworkStrategy(ClusteredMixin, Strategy):
 
     # ------------------------------------------------------------------ pretraining
     def _clusters(self, ws: Workspace) -> ClusterModel:
-        from strategies.clustering import workspace_clusters
+        from strategies.machinery.clustering import workspace_clusters
 
         return workspace_clusters(ws, self.dims(ws.scale)[0], seed=self.seed)
 
@@ -199,9 +200,9 @@ class HypernetworkStrategy(ClusteredMixin, Strategy):
         """Cluster the generic corpus and train (or load) the projected network."""
         from safetensors.torch import load_file, save_file
 
-        from strategies.models import count_params
-        from strategies.projected import ProjectedGPT2, projected_loss
-        from strategies.training import train
+        from strategies.machinery.models import count_params
+        from strategies.machinery.projected import ProjectedGPT2, projected_loss
+        from strategies.machinery.training import train
 
         self._validate()
         spec = ws.scale.small
@@ -243,7 +244,7 @@ class HypernetworkStrategy(ClusteredMixin, Strategy):
     def domain_histogram(self, domain: Domain, ws: Workspace) -> np.ndarray:
         """P(c | D_spec), float64 (k,): the domain's training documents (those inside its
         first `n_domain_tokens`) assigned to the generic centroids."""
-        from strategies.clustering import domain_cluster_ids, domain_train_documents
+        from strategies.machinery.clustering import domain_cluster_ids, domain_train_documents
 
         self._check_pretrained()
         texts = domain_train_documents(ws, domain)
@@ -265,7 +266,7 @@ class HypernetworkStrategy(ClusteredMixin, Strategy):
                     .detach().clone(), {"expert_cluster": None})
 
     def specialize(self, domain: Domain, ws: Workspace) -> SpecializedModel:
-        from strategies.clustering import entropy
+        from strategies.machinery.clustering import entropy
 
         self._check_pretrained()
         self._validate()
@@ -309,7 +310,7 @@ def projected_pretraining_data(ws: Workspace, clusters: ClusterModel,
     import torch
 
     from domains.errors import SpecplanError
-    from strategies.clustering import subset_indices
+    from strategies.machinery.clustering import subset_indices
 
     assert clusters.doc_indices is not None, "needs a ClusterModel from generic_clusters"
     corpus = ws.corpus(ws.generic, "train")

@@ -32,17 +32,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from domains.errors import SpecplanError
-from strategies._clustered import ClusteredMixin
-from strategies._common import finetune_and_package
-from strategies._validation import NONE, Interval
 from strategies.base import Cost, SpecializedModel, Strategy, default_specialize_tokens
-from strategies.flops import forward_flops_per_token, train_flops
-from strategies.scales import Scale
+from strategies.machinery.clustered import ClusteredMixin
+from strategies.machinery.flops import forward_flops_per_token, train_flops
+from strategies.machinery.pretrain_finetune import finetune_and_package
+from strategies.machinery.scales import Scale
+from strategies.machinery.validation import NONE, Interval
 
 if TYPE_CHECKING:
     from domains import Domain
-    from strategies.clustering import ClusterModel
-    from strategies.workspace import Workspace
+    from strategies.machinery.clustering import ClusterModel
+    from strategies.machinery.workspace import Workspace
 
 REPEAT_WARNING = 4.0  # warn when a drawn document is drawn this many times on average
 
@@ -126,7 +126,7 @@ def resample_clusters(
         SpecplanError: the histogram is not a distribution, or puts mass on a cluster with
             no pool document, or the pool is empty.
     """
-    from strategies.clustering import kl_divergence
+    from strategies.machinery.clustering import kl_divergence
 
     labels = np.asarray(pool_labels, dtype=np.int64)
     p = np.asarray(domain_hist, dtype=np.float64)
@@ -271,7 +271,7 @@ class ImportanceSamplingStrategy(ClusteredMixin, Strategy):
         """The domain-agnostic steps, cached on disk and shared by every domain: cluster (a
         subset of) the generic corpus and assign the generic pool to the clusters. No model
         is trained here and nothing is charged."""
-        from strategies.clustering import generic_pool, workspace_clusters
+        from strategies.machinery.clustering import generic_pool, workspace_clusters
 
         self._validate()
         self.clusters_ = workspace_clusters(ws, self._n_clusters(ws.scale), seed=self.seed)
@@ -287,7 +287,7 @@ class ImportanceSamplingStrategy(ClusteredMixin, Strategy):
     def resample(self, domain: Domain, ws: Workspace) -> tuple[np.ndarray, Resample]:
         """The domain's histogram P(c | D_spec) (float64 (k,)) and the resampled generic
         documents (`Resample.draws` are positions in `pool_docs_`)."""
-        from strategies.clustering import (
+        from strategies.machinery.clustering import (
             ClusteringWarning,
             domain_cluster_ids,
             domain_train_documents,
@@ -315,7 +315,7 @@ class ImportanceSamplingStrategy(ClusteredMixin, Strategy):
         -> early-stopped fine-tune."""
         import torch
 
-        from strategies.clustering import entropy
+        from strategies.machinery.clustering import entropy
 
         self._check_pretrained()
         self._validate()

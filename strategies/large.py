@@ -7,7 +7,7 @@ again when the configuration is the same (and the other way round)."""
 
 from __future__ import annotations
 
-from strategies._common import PretrainFinetuneStrategy
+from strategies.machinery.pretrain_finetune import PretrainFinetuneStrategy
 
 
 class LargeStrategy(PretrainFinetuneStrategy):

@@ -34,17 +34,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from domains.errors import SpecplanError
-from strategies._clustered import ClusteredMixin
-from strategies._common import finetune_and_package
-from strategies._validation import NONE, Interval, Options
 from strategies.base import Cost, SpecializedModel, Strategy, default_specialize_tokens
-from strategies.flops import forward_flops, forward_flops_per_token, train_flops
-from strategies.scales import Scale
+from strategies.machinery.clustered import ClusteredMixin
+from strategies.machinery.flops import forward_flops, forward_flops_per_token, train_flops
+from strategies.machinery.pretrain_finetune import finetune_and_package
+from strategies.machinery.scales import Scale
+from strategies.machinery.validation import NONE, Interval, Options
 
 if TYPE_CHECKING:
     from domains import Domain
-    from strategies.clustering import ClusterModel, GenericPool
-    from strategies.workspace import Workspace
+    from strategies.machinery.clustering import ClusterModel, GenericPool
+    from strategies.machinery.workspace import Workspace
 
 SELECTIONS = ("most_frequent", "best_loss", "finetune_all")
 TOKEN_SPLITS = ("proportional", "equal")
@@ -107,7 +107,7 @@ def _expert_key(strategy: MixtureStrategy, clusters: ClusterModel, c: int) -> st
 def _train_expert(ws: Workspace, clusters: ClusterModel, pool: GenericPool, c: int, key: str,
                   n_tokens: int) -> dict[str, Any]:
     """Pretrain (or load) expert `c` on its cluster's generic documents only."""
-    from strategies.clustering import cluster_blocks
+    from strategies.machinery.clustering import cluster_blocks
 
     blocks = cluster_blocks(ws, clusters, c, pool=pool)  # (n_c, T): cluster c's pool documents
     _, record = ws.pretrain_lm(ws.scale.small, blocks, key=key, n_tokens=n_tokens,
@@ -120,7 +120,7 @@ def _train_expert_in_worker(job: dict[str, Any]) -> dict[str, Any]:
     that cheap) and share the cores between the workers."""
     import torch
 
-    from strategies.workspace import Workspace
+    from strategies.machinery.workspace import Workspace
 
     torch.set_num_threads(job["threads"])
     ws = Workspace(job["scale"], root=job["root"], seed=job["seed"],
@@ -238,7 +238,7 @@ class MixtureStrategy(ClusteredMixin, Strategy):
     def pretrain(self, ws: Workspace) -> MixtureStrategy:
         """Cluster the generic corpus, assign the generic pool to the clusters, then
         pretrain (or load) one expert per cluster on its pool documents."""
-        from strategies.clustering import generic_pool, workspace_clusters
+        from strategies.machinery.clustering import generic_pool, workspace_clusters
 
         self._validate()
         clusters = workspace_clusters(ws, self._n_clusters(ws.scale), seed=self.seed)
@@ -308,7 +308,7 @@ class MixtureStrategy(ClusteredMixin, Strategy):
     # ------------------------------------------------------------------ specialization
     def domain_histogram(self, domain: Domain, ws: Workspace) -> np.ndarray:
         """P(c | D_spec), float64 (k,), from the domain's training documents."""
-        from strategies.clustering import domain_cluster_ids, domain_train_documents
+        from strategies.machinery.clustering import domain_cluster_ids, domain_train_documents
 
         self._check_pretrained()
         ids = domain_cluster_ids(self.clusters_, domain_train_documents(ws, domain),
@@ -317,14 +317,14 @@ class MixtureStrategy(ClusteredMixin, Strategy):
 
     def expert_valid_losses(self, domain: Domain, ws: Workspace) -> list[float]:
         """Every expert's mean next-token loss on the domain's validation split."""
-        from strategies.training import mean_loss
+        from strategies.machinery.training import mean_loss
 
         valid = ws.valid_blocks(domain)
         return [mean_loss(self.load_expert(c), valid) for c in range(self.clusters_.k)]
 
     def specialize(self, domain: Domain, ws: Workspace) -> SpecializedModel:
         """Pick an expert by `selection`, fine-tune it (all of them for `finetune_all`)."""
-        from strategies.clustering import entropy
+        from strategies.machinery.clustering import entropy
 
         self._check_pretrained()
         self._validate()

@@ -8,7 +8,7 @@ the domain with early stopping. The main baseline (paper §2.2, Table 4).
 
 from __future__ import annotations
 
-from strategies._common import PretrainFinetuneStrategy
+from strategies.machinery.pretrain_finetune import PretrainFinetuneStrategy
 
 
 class SmallStrategy(PretrainFinetuneStrategy):

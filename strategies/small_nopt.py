@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from strategies._common import PretrainFinetuneStrategy
+from strategies.machinery.pretrain_finetune import PretrainFinetuneStrategy
 
 if TYPE_CHECKING:
-    from strategies.workspace import Workspace
+    from strategies.machinery.workspace import Workspace
 
 
 class SmallNoPretrainStrategy(PretrainFinetuneStrategy):

@@ -48,7 +48,7 @@ def micro_ws(specplan_cache: Path, tmp_path_factory: pytest.TempPathFactory, tor
     """A workspace at the `micro` scale (smaller than tiny), shared by the session's micro
     strategy tests (importance_sampling, mixture): undo any patch made on it."""
     from planner.testing import micro_scale
-    from strategies.workspace import Workspace
+    from strategies.machinery.workspace import Workspace
 
     return Workspace(micro_scale(), root=tmp_path_factory.mktemp("micro-ws"), progress=False)
 
@@ -56,7 +56,7 @@ def micro_ws(specplan_cache: Path, tmp_path_factory: pytest.TempPathFactory, tor
 @pytest.fixture(scope="session")
 def tiny_ws(specplan_cache: Path, tmp_path_factory: pytest.TempPathFactory, torch_threads: None):  # type: ignore[no-untyped-def]
     """A workspace at the `tiny` scale, shared by the strategy tests of a session."""
-    from strategies.workspace import Workspace
+    from strategies.machinery.workspace import Workspace
 
     return Workspace("tiny", root=tmp_path_factory.mktemp("tiny-ws"), progress=False)
 
@@ -66,7 +66,7 @@ def tiny_ws_8k(specplan_cache: Path, tmp_path_factory: pytest.TempPathFactory,
                torch_threads: None):  # type: ignore[no-untyped-def]
     """`tiny` models and schedule with 8k domain tokens, so each fine-tune is ~30 steps
     (the distillation and projected-network end-to-end tests)."""
-    from strategies.workspace import Workspace
+    from strategies.machinery.workspace import Workspace
 
     return Workspace("tiny", root=tmp_path_factory.mktemp("tiny-8k-ws"),
                      n_domain_tokens=8192, progress=False)

@@ -1,5 +1,6 @@
 """Fixtures of the report tests: a synthetic runs frame (no training) shaped exactly like
-`planner.store.load_runs`, so reports, plots and renderers are tested in milliseconds."""
+`planner.experiments.store.load_runs`, so reports, plots and renderers are tested in
+milliseconds."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ def make_record(strategy: str, domain: str, ppl: float, *, before: float | None 
                 scale: str = "tiny", seed: int = 0, info: dict[str, Any] | None = None,
                 ) -> dict[str, Any]:
     """One stored run record (the runner's keys) with made-up measurements."""
-    from planner.store import RUN_COLUMNS
-    from strategies.scales import get_scale
+    from planner.experiments.store import RUN_COLUMNS
+    from strategies.machinery.scales import get_scale
 
     s = get_scale(scale)
     spec = s.large if strategy == "large" else s.small
@@ -51,7 +52,7 @@ def html_domain() -> str:
 def reference_model() -> Any:
     """`PerformanceModel` fitted on the paper's reference tables only. Shared by the
     session: nothing in the reports or plots refits or changes it."""
-    from planner.perfmodel import PerformanceModel
+    from planner.performance.perfmodel import PerformanceModel
 
     return PerformanceModel().fit()
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from planner.budget import (
+from planner.costing.budget import (
     Budget,
     ComputeBudget,
     InferenceBudget,
@@ -16,7 +16,7 @@ from planner.budget import (
     parse_positive_float,
     parse_tokens,
 )
-from planner.costs import BucketCost
+from planner.costing.costs import BucketCost
 from planner.exceptions import BudgetError, SpecplanError
 
 

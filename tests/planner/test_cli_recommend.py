@@ -129,8 +129,8 @@ def test_same_inputs_same_seed_same_recommendation_across_processes() -> None:
 
 def test_storage_runs_reach_the_recommendation(tmp_path, capsys: pytest.CaptureFixture[str],
                                                ) -> None:
-    from planner.perfmodel import reference_flops
-    from planner.store import add_run, open_study
+    from planner.experiments.store import add_run, open_study
+    from planner.performance.perfmodel import reference_flops
 
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     study = open_study(url)

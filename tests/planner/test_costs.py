@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from planner.accelerators import get_accelerator, list_accelerators, measure_cpu_flops
-from planner.costs import (
+from planner.costing.accelerators import get_accelerator, list_accelerators, measure_cpu_flops
+from planner.costing.costs import (
     BucketCost,
     CostModel,
     efficiency_factors,
@@ -72,7 +72,7 @@ def test_flops_gpu_hours_dollars_round_trip() -> None:
     bucket = cm.price(flops, n_params=n)
     assert bucket.gpu_hours == pytest.approx(100.0)
     assert bucket.usd == pytest.approx(250.0)
-    from planner.budget import ComputeBudget
+    from planner.costing.budget import ComputeBudget
 
     assert cm.flops_for(ComputeBudget(usd=250.0), n_params=n) == pytest.approx(flops)
     assert cm.flops_for(ComputeBudget(flops=3e18), n_params=n) == 3e18

@@ -24,7 +24,7 @@ def _args(tmp: Path, root: Path, *extra: str) -> list[str]:
 
 def test_demo_runs_stores_recommends_reports_then_reuses(
         tmp_path: Path, capfd: pytest.CaptureFixture, torch_threads: None) -> None:
-    from planner.store import load_runs
+    from planner.experiments.store import load_runs
 
     args = _args(tmp_path, tmp_path / "root", "--strategies", "small_nopt", "--workers", "1")
     assert main(args) == 0
@@ -46,7 +46,7 @@ def test_demo_in_two_worker_processes(tmp_path: Path, capfd: pytest.CaptureFixtu
                                       tiny_ws) -> None:  # type: ignore[no-untyped-def]
     """The default path of `make demo`: strategy families in two spawned processes (in the
     default run, ~25 s: the path every new user takes first)."""
-    from planner.store import load_runs
+    from planner.experiments.store import load_runs
 
     root = tiny_ws.root  # the session's tiny artifacts: `small`'s pretraining is shared
     assert main(_args(tmp_path, root, "--strategies", "small_nopt,small",
@@ -66,7 +66,7 @@ def test_demo_in_two_worker_processes(tmp_path: Path, capfd: pytest.CaptureFixtu
 
 
 def test_partition_keeps_strategies_that_share_pretraining_together() -> None:
-    from planner.demo import partition
+    from planner.experiments.demo import partition
 
     names = ["small", "small_nopt", "large", "distillation", "mixture", "hypernetwork",
              "importance_sampling", "distillation_sequences", "third_party"]
@@ -83,8 +83,8 @@ def test_partition_keeps_strategies_that_share_pretraining_together() -> None:
 
 def test_a_failing_strategy_keeps_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              torch_threads: None) -> None:
-    from planner.demo import DemoConfig, run_demo
-    from planner.store import load_runs
+    from planner.experiments.demo import DemoConfig, run_demo
+    from planner.experiments.store import load_runs
     from strategies.small import SmallStrategy
 
     def boom(self, ws):  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ from planner.cli import main
 @pytest.fixture
 def small_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cluster 40 generic documents and 10 per domain instead of 3,000 and 1,000."""
-    import strategies.clustering as C
+    import strategies.machinery.clustering as C
 
     monkeypatch.setattr(C, "domain_cluster_table",
                         functools.partial(C.domain_cluster_table, generic_docs=40,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from planner.exceptions import NotFittedError, RunsFrameError
-from planner.perfmodel import (
+from planner.performance.perfmodel import (
     RUN_COLUMNS,
     TABLE_STRATEGIES,
     PerformanceModel,
@@ -176,7 +176,7 @@ def test_other_scale_runs_get_their_own_fit() -> None:
 def test_distillation_runs_read_the_teacher_from_cost_components() -> None:
     """The runner stores `cost_components`; the teacher's pretraining FLOPs in it become the
     teacher axis (as if given as `teacher_pretraining_flops`), not 0."""
-    from planner.perfdata import _runs_to_obs
+    from planner.performance.perfdata import _runs_to_obs
 
     teacher, student = reference_flops("large", 400.0), reference_flops("small", 200.0)
     rec = {"strategy": "distillation", "scale": "demo", "domain": "news",

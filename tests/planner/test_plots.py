@@ -1,4 +1,4 @@
-"""planner.plots: labels and legend entries of every figure, then a render to memory."""
+"""planner.reports.plots: labels and legend entries of every figure, then a render to memory."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from planner import plots  # noqa: E402
-from planner.perfmodel import PerformanceModel  # noqa: E402
-from planner.report import (  # noqa: E402
+from planner.performance.perfmodel import PerformanceModel  # noqa: E402
+from planner.reports import plots  # noqa: E402
+from planner.reports.report import (  # noqa: E402
     budget_curves,
     cluster_histograms,
     cluster_table,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from planner.budget import Budget
+from planner.costing.budget import Budget
 from planner.exceptions import BudgetError, InfeasibleBudgetError
-from planner.optimizer import pareto_front, search
-from planner.perfmodel import PerformanceModel
-from planner.recommend import Recommendation, recommend
+from planner.performance.perfmodel import PerformanceModel
+from planner.search.optimizer import pareto_front, search
+from planner.search.recommend import Recommendation, recommend
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def test_same_seed_same_answer_in_process(model: PerformanceModel) -> None:
 def test_runs_from_storage_are_used(model: PerformanceModel, tmp_path) -> None:
     import pandas as pd
 
-    from planner.perfmodel import reference_flops
+    from planner.performance.perfmodel import reference_flops
 
     # measured runs say importance sampling is much worse than the figure suggests
     runs = pd.DataFrame([{

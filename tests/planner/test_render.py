@@ -1,4 +1,4 @@
-"""planner.render and `specplan report`: a self-contained HTML file, a PDF with every
+"""planner.reports.render and `specplan report`: a self-contained HTML file, a PDF with every
 figure, and user-supplied names escaped."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from planner.perfmodel import PerformanceModel  # noqa: E402
-from planner.render import figures, render_html, write_report  # noqa: E402
-from planner.report import Report, build_report  # noqa: E402
+from planner.performance.perfmodel import PerformanceModel  # noqa: E402
+from planner.reports.render import figures, render_html, write_report  # noqa: E402
+from planner.reports.report import Report, build_report  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +39,9 @@ def written(report: Report, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 @pytest.fixture
 def no_figures(monkeypatch: pytest.MonkeyPatch) -> None:
     """For tests about text and plumbing: skip drawing the figures."""
-    import planner.render
+    import planner.reports.render
 
-    monkeypatch.setattr(planner.render, "figures", lambda report: [])
+    monkeypatch.setattr(planner.reports.render, "figures", lambda report: [])
 
 
 def test_html_is_self_contained_with_every_figure(report: Report,
@@ -95,7 +95,7 @@ def test_cli_report_escapes_an_html_domain_from_the_store(
         tmp_path: Path, make_run_record, html_domain: str, capsys: pytest.CaptureFixture,
         no_figures: None) -> None:
     from planner.cli import main
-    from planner.store import add_run, open_study
+    from planner.experiments.store import add_run, open_study
 
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     study = open_study(url)
@@ -132,8 +132,8 @@ def test_reporting_never_imports_torch() -> None:
 
     code = (
         "import sys, matplotlib; matplotlib.use('Agg'); import pandas as pd\n"
-        "from planner.report import build_report\n"
-        "from planner.render import render_html\n"
+        "from planner.reports.report import build_report\n"
+        "from planner.reports.render import render_html\n"
         "r = build_report(runs=pd.DataFrame(columns=['run_key', 'scale', 'test_ppl']),\n"
         "                 n_points=2, loo=False)\n"
         "assert 'Recommended: ' in render_html(r)\n"

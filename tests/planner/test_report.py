@@ -1,4 +1,4 @@
-"""planner.report: the report's frames, on synthetic runs and the reference tables."""
+"""planner.reports.report: the report's frames, on synthetic runs and the reference tables."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from planner.perfmodel import PerformanceModel
-from planner.report import (
+from planner.performance.perfmodel import PerformanceModel
+from planner.reports.report import (
     DIFFUSE_NORMALIZED_ENTROPY,
     budget_curves,
     build_report,
@@ -142,7 +142,7 @@ def test_domain_costs_per_domain_pretraining_grows_with_n(
 
 
 def test_recommendation_table(reference_model: PerformanceModel) -> None:
-    from planner.recommend import recommend
+    from planner.search.recommend import recommend
 
     rec = recommend(default_budget(), model=reference_model)
     table = recommendation_table(rec)
@@ -193,7 +193,7 @@ def test_build_report_gathers_every_frame(runs_frame: pd.DataFrame,
 
 
 def test_diffuse_warning_is_judged_on_the_finest_histogram(make_run_record) -> None:
-    from planner.report import _cluster_notes
+    from planner.reports.report import _cluster_notes
 
     # news: flat over the experts' 4 clusters (too coarse to judge), concentrated over 16;
     # legal: flat over 16 clusters

@@ -156,9 +156,9 @@ def _requests(events: list[dict[str, Any]]) -> list[str]:
 def test_report_renders_in_chromium(runs_frame: pd.DataFrame, tmp_path: Path) -> None:
     from PIL import Image
 
-    from planner.perfmodel import PerformanceModel
-    from planner.render import figures, write_html
-    from planner.report import build_report
+    from planner.performance.perfmodel import PerformanceModel
+    from planner.reports.render import figures, write_html
+    from planner.reports.report import build_report
 
     report = build_report(runs=runs_frame, model=PerformanceModel().fit(), n_points=3,
                           loo=False, title="browser <check>")

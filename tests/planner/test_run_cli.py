@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from planner.cli import main
-from planner.store import load_runs
+from planner.experiments.store import load_runs
 
 
 def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -136,8 +136,8 @@ def test_reloaded_model_gives_same_perplexity(tmp_path, capsys, torch_threads) -
     from transformers import AutoModelForCausalLM
 
     from domains import get_domain
-    from strategies.evaluation import perplexity
-    from strategies.workspace import Workspace
+    from strategies.machinery.evaluation import perplexity
+    from strategies.machinery.workspace import Workspace
 
     storage = f"sqlite:///{tmp_path}/runs.db"
     rc, out, _ = _run(["run", "--strategy", "small_nopt", "--domain", "news", "--quiet",

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from planner.cli import main
-from planner.store import add_run, export_runs, load_runs, open_study
+from planner.experiments.store import add_run, export_runs, load_runs, open_study
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from planner.cli import main
-from planner.store import load_runs
+from planner.experiments.store import load_runs
 
 
 def test_html_domain_name_from_the_command_line_is_escaped_in_the_report(

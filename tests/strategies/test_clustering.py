@@ -1,4 +1,5 @@
-"""strategies.embeddings and strategies.clustering: embeddings, spherical k-means,
+"""strategies.machinery.embeddings and strategies.machinery.clustering: embeddings, spherical
+k-means,
 histograms and their statistics."""
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import numpy as np
 import pytest
 
 from domains.errors import SpecplanError
-from strategies import clustering as C
-from strategies import embeddings as E
+from strategies.machinery import clustering as C
+from strategies.machinery import embeddings as E
 
 # Four topics with disjoint vocabularies: a planted clustering the embeddings must recover.
 TOPICS = {

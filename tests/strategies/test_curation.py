@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from domains.errors import SpecplanError
-from strategies.curation import candidate_docs, coverage, select_prompts
+from strategies.machinery.curation import candidate_docs, coverage, select_prompts
 
 
 def test_round_robin_takes_the_hardest_of_each_cluster_in_turn() -> None:

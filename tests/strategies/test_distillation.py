@@ -11,11 +11,11 @@ import pytest
 import torch
 from transformers import GPT2LMHeadModel
 
-from strategies._validation import ParameterError
 from strategies.distillation import DistillationStrategy, distillation_loss
 from strategies.large import LargeStrategy
+from strategies.machinery.training import default_loss
+from strategies.machinery.validation import ParameterError
 from strategies.small import SmallStrategy
-from strategies.training import default_loss
 
 PRETRAIN = 32_768  # tokens: keeps the tiny end-to-end runs to seconds
 
@@ -70,8 +70,8 @@ def test_identical_teacher_and_alpha_one_gives_zero() -> None:
 
 
 def test_alpha_zero_is_the_models_own_next_token_loss() -> None:
-    from strategies.models import build_model
-    from strategies.scales import get_scale
+    from strategies.machinery.models import build_model
+    from strategies.machinery.scales import get_scale
 
     model = build_model(get_scale("tiny").small, seed=0)
     ids = torch.randint(0, 1024, (3, 16))

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from domains.errors import SpecplanError
-from strategies._validation import ParameterError
 from strategies.distillation_sequences import SequenceDistillationStrategy
+from strategies.machinery.validation import ParameterError
 
 PARAMS = {"scale": "tiny", "n_prompts": 12, "prompt_tokens": 16, "max_new_tokens": 24,
           "generation_batch_size": 4}
@@ -29,8 +29,8 @@ class _Interrupt(Exception):
 @pytest.fixture(scope="module")
 def ws(specplan_cache: Path, tmp_path_factory: pytest.TempPathFactory,
        torch_threads: None) -> Any:
-    from strategies.scales import get_scale
-    from strategies.workspace import Workspace
+    from strategies.machinery.scales import get_scale
+    from strategies.machinery.workspace import Workspace
 
     scale = get_scale("tiny").with_(pretrain_tokens=32_768, large_pretrain_tokens=32_768)
     return Workspace(scale, root=tmp_path_factory.mktemp("seqdist-ws"), progress=False)
@@ -127,8 +127,8 @@ def test_curated_covers_more_domain_clusters_than_random(pretrained: Any, ws: An
     """On the real domain clusters (MiniLM + k-means over the candidate documents)."""
     import numpy as np
 
-    from strategies.curation import candidate_prompts, coverage, select_prompts
     from strategies.distillation_sequences import domain_clusters
+    from strategies.machinery.curation import candidate_prompts, coverage, select_prompts
 
     cands = candidate_prompts(news_domain, ws, 16)
     labels = domain_clusters(news_domain, [p.doc for p in cands], 8, 0)
@@ -203,8 +203,8 @@ def test_cli_reports_a_bad_teacher_in_one_line(tmp_path: Path,
 
 # ---------------------------------------------------------------------------- estimates
 def test_estimate_charges_each_bucket_by_teacher() -> None:
-    from strategies.flops import forward_flops_per_token, train_flops
-    from strategies.scales import get_scale
+    from strategies.machinery.flops import forward_flops_per_token, train_flops
+    from strategies.machinery.scales import get_scale
 
     paper = get_scale("paper")
     own = SequenceDistillationStrategy(scale="paper", n_prompts=1000, prompt_tokens=32,

@@ -19,7 +19,7 @@ class _Interrupt(Exception):
 @pytest.fixture(scope="module")
 def tok(specplan_cache: Path, torch_threads: None) -> Any:
     from domains.tokenizer import get_tokenizer
-    from strategies.scales import get_scale
+    from strategies.machinery.scales import get_scale
 
     tiny = get_scale("tiny")
     return get_tokenizer(tiny.vocab_size, max_docs=tiny.tokenizer_docs)
@@ -27,9 +27,9 @@ def tok(specplan_cache: Path, torch_threads: None) -> Any:
 
 @pytest.fixture(scope="module")
 def teacher(tok: Any) -> Any:
-    from strategies.models import build_model
-    from strategies.scales import ModelSpec
-    from strategies.teachers import Teacher, TeacherSource, measured_shape
+    from strategies.machinery.models import build_model
+    from strategies.machinery.scales import ModelSpec
+    from strategies.machinery.teachers import Teacher, TeacherSource, measured_shape
 
     spec = ModelSpec(n_layer=1, n_embd=16, n_head=2, vocab_size=tok.vocab_size, n_ctx=48)
     model = build_model(spec, seed=0, eos_token_id=tok.eos_token_id).eval()
@@ -39,7 +39,7 @@ def teacher(tok: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def prompts() -> list[Any]:
-    from strategies.generation import Prompt
+    from strategies.machinery.generation import Prompt
 
     texts = ["The patients were treated with", "We report a case of", "Results",
              "In this study the expression of the gene was measured in", "Mice", "Cells were"]
@@ -47,14 +47,14 @@ def prompts() -> list[Any]:
 
 
 def _sampling(**kw: Any) -> Any:
-    from strategies.generation import SamplingParams
+    from strategies.machinery.generation import SamplingParams
 
     return SamplingParams(**{"max_new_tokens": 8, "temperature": 1.0, "top_p": 0.9,
                              "batch_size": 4, "seed": 3, **kw})
 
 
 def test_left_pad_pads_left_and_leaves_the_tokenizer_alone(tok: Any) -> None:
-    from strategies.generation import left_pad
+    from strategies.machinery.generation import left_pad
 
     ids, mask = left_pad(tok, ["a b c d", "a"])
     assert ids.shape == mask.shape and ids.shape[0] == 2
@@ -68,7 +68,7 @@ def test_left_pad_pads_left_and_leaves_the_tokenizer_alone(tok: Any) -> None:
 def test_left_padded_batch_matches_one_prompt_at_a_time(teacher: Any, prompts: list[Any]) -> None:
     """Greedy continuations do not depend on the padding of the batch (positions and
     attention mask are right)."""
-    from strategies.generation import generate_batch
+    from strategies.machinery.generation import generate_batch
 
     batch = generate_batch(teacher, prompts[:4], [0, 1, 2, 3], _sampling(temperature=0.0))
     for j in range(4):
@@ -78,7 +78,7 @@ def test_left_padded_batch_matches_one_prompt_at_a_time(teacher: Any, prompts: l
 
 
 def test_records_count_tokens_and_flops(teacher: Any, prompts: list[Any], tmp_path: Path) -> None:
-    from strategies.generation import generate_corpus
+    from strategies.machinery.generation import generate_corpus
 
     res = generate_corpus(teacher, prompts, _sampling(), tmp_path, progress=False)
     assert [r["i"] for r in res.records] == list(range(len(prompts)))
@@ -98,7 +98,7 @@ def test_records_count_tokens_and_flops(teacher: Any, prompts: list[Any], tmp_pa
 
 def test_interrupted_generation_resumes_and_matches_an_uninterrupted_run(
         teacher: Any, prompts: list[Any], tmp_path: Path) -> None:
-    from strategies.generation import generate_corpus
+    from strategies.machinery.generation import generate_corpus
 
     def stop_after_first(b: int, batch: list[Any]) -> None:
         raise _Interrupt
@@ -119,7 +119,7 @@ def test_interrupted_generation_resumes_and_matches_an_uninterrupted_run(
 
 def test_torn_last_line_is_dropped_and_regenerated(teacher: Any, prompts: list[Any],
                                                     tmp_path: Path) -> None:
-    from strategies.generation import generate_corpus
+    from strategies.machinery.generation import generate_corpus
 
     generate_corpus(teacher, prompts[:4], _sampling(), tmp_path, progress=False)
     path = tmp_path / "generations.jsonl"
@@ -131,7 +131,7 @@ def test_torn_last_line_is_dropped_and_regenerated(teacher: Any, prompts: list[A
 
 
 def test_corrupt_middle_line_is_an_error(teacher: Any, prompts: list[Any], tmp_path: Path) -> None:
-    from strategies.generation import generate_corpus
+    from strategies.machinery.generation import generate_corpus
 
     generate_corpus(teacher, prompts[:4], _sampling(), tmp_path, progress=False)
     path = tmp_path / "generations.jsonl"
@@ -142,7 +142,7 @@ def test_corrupt_middle_line_is_an_error(teacher: Any, prompts: list[Any], tmp_p
 
 
 def test_cache_key_changes_with_teacher_prompts_and_sampling(prompts: list[Any]) -> None:
-    from strategies.generation import corpus_key
+    from strategies.machinery.generation import corpus_key
 
     base = corpus_key({"kind": "a"}, prompts, _sampling())
     assert corpus_key({"kind": "a"}, prompts, _sampling()) == base
@@ -153,7 +153,7 @@ def test_cache_key_changes_with_teacher_prompts_and_sampling(prompts: list[Any])
 
 
 def test_learned_positions_bound_the_generation() -> None:
-    from strategies.teachers import generation_window
+    from strategies.machinery.teachers import generation_window
 
     assert generation_window(16, 24, 64) == (16, 24)
     assert generation_window(32, 128, 64) == (32, 32)  # keep half the context for the prompt
@@ -163,7 +163,7 @@ def test_learned_positions_bound_the_generation() -> None:
 
 # ---------------------------------------------------------------------------- teacher errors
 def test_teacher_strings_are_classified() -> None:
-    from strategies.teachers import resolve_teacher
+    from strategies.machinery.teachers import resolve_teacher
 
     assert resolve_teacher("large").kind == "large"
     assert resolve_teacher("HuggingFaceTB/SmolLM2-135M").kind == "hub"
@@ -178,14 +178,14 @@ def test_teacher_strings_are_classified() -> None:
     ("bogus", "unknown teacher 'bogus'"),
 ])
 def test_bad_teacher_strings(spec: str, match: str) -> None:
-    from strategies.teachers import resolve_teacher
+    from strategies.machinery.teachers import resolve_teacher
 
     with pytest.raises(SpecplanError, match=match):
         resolve_teacher(spec)
 
 
 def test_a_plain_file_is_not_a_teacher(tmp_path: Path) -> None:
-    from strategies.teachers import resolve_teacher
+    from strategies.machinery.teachers import resolve_teacher
 
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(SpecplanError, match="is a file, not a model"):
@@ -193,7 +193,7 @@ def test_a_plain_file_is_not_a_teacher(tmp_path: Path) -> None:
 
 
 def _load(spec: str, **kw: Any) -> Any:
-    from strategies.teachers import load_teacher, resolve_teacher
+    from strategies.machinery.teachers import load_teacher, resolve_teacher
 
     return load_teacher(resolve_teacher(spec), None, None, **kw)  # type: ignore[arg-type]
 

@@ -15,16 +15,16 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, GPT2LMHeadModel
 
-from strategies._validation import ParameterError
 from strategies.hypernetwork import (
     HypernetworkStrategy,
     default_n_basis,
     projected_params,
     projected_pretraining_data,
 )
-from strategies.models import build_model, count_params
-from strategies.projected import ProjectedGPT2
-from strategies.scales import get_scale
+from strategies.machinery.models import build_model, count_params
+from strategies.machinery.projected import ProjectedGPT2
+from strategies.machinery.scales import get_scale
+from strategies.machinery.validation import ParameterError
 from strategies.small import SmallStrategy
 
 TINY = get_scale("tiny")
@@ -182,7 +182,7 @@ def _bow_embed(texts: Any, *, max_length: int = 128, **_: Any) -> np.ndarray:
 
 @pytest.fixture
 def bow_clustering(monkeypatch: pytest.MonkeyPatch) -> None:
-    import strategies.clustering as clustering
+    import strategies.machinery.clustering as clustering
 
     monkeypatch.setattr(clustering, "embed_texts", _bow_embed)
     monkeypatch.setattr(clustering, "model_key", lambda: "test-bag-of-words")  # own cache keys
@@ -190,7 +190,7 @@ def bow_clustering(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_pretraining_blocks_hold_their_clusters_documents(ws: Any,
                                                           bow_clustering: None) -> None:
-    from strategies.clustering import subset_indices, workspace_clusters
+    from strategies.machinery.clustering import subset_indices, workspace_clusters
 
     clusters = workspace_clusters(ws, 3)
     corpus = ws.corpus(ws.generic, "train")
@@ -226,7 +226,7 @@ def ws(tiny_ws_8k: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def tiny_run(ws: Any, biomedical_domain: Any) -> dict[str, Any]:
-    import strategies.clustering as clustering
+    import strategies.machinery.clustering as clustering
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(clustering, "embed_texts", _bow_embed)

@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 
 from domains.errors import SpecplanError
-from strategies._validation import ParameterError
-from strategies.clustering import ClusteringWarning
-from strategies.flops import train_flops
 from strategies.importance_sampling import (
     ImportanceSamplingStrategy,
     importance_weights,
     kish_ess,
     resample_clusters,
 )
-from strategies.scales import get_scale
+from strategies.machinery.clustering import ClusteringWarning
+from strategies.machinery.flops import train_flops
+from strategies.machinery.scales import get_scale
+from strategies.machinery.validation import ParameterError
 
-# micro models train fastest on one thread (as `planner.runner.configure_threads`)
+# micro models train fastest on one thread (as `planner.experiments.runner.configure_threads`)
 pytestmark = pytest.mark.usefixtures("torch_threads")
 
 
@@ -121,7 +121,7 @@ def test_resampled_text_is_closer_to_the_domain_than_the_generic_pool(micro_ws: 
     documents are distributed like the domain's (KL <= 0.05 nats), much closer than the
     generic pool they are drawn from."""
     from domains import get_domain
-    from strategies.clustering import kl_divergence
+    from strategies.machinery.clustering import kl_divergence
 
     ws, domain = micro_ws, get_domain("news")
     s = ImportanceSamplingStrategy(scale=ws.scale, n_pool_docs=POOL).pretrain(ws)
@@ -134,7 +134,7 @@ def test_resampled_text_is_closer_to_the_domain_than_the_generic_pool(micro_ws: 
 
 
 def test_the_default_pool_holds_twice_the_tokens_to_draw(micro_ws: Any) -> None:
-    from strategies.clustering import pool_indices
+    from strategies.machinery.clustering import pool_indices
 
     ws = micro_ws
     pool = pool_indices(ws, 50_000)
@@ -142,7 +142,7 @@ def test_the_default_pool_holds_twice_the_tokens_to_draw(micro_ws: Any) -> None:
     tokens = (offsets[pool + 1] - offsets[pool]).sum()
     assert 100_000 <= tokens < 100_000 + 5_000  # the last document crosses the line
     # it contains the clustered subset, whose documents keep their k-means clusters
-    from strategies.clustering import subset_indices
+    from strategies.machinery.clustering import subset_indices
 
     assert set(subset_indices(len(offsets) - 1, ws.scale.cluster_docs)) <= set(pool)
 
@@ -179,8 +179,8 @@ def test_is_pretraining_beats_generic_pretraining_before_finetuning(tmp_path: Pa
     coarse (a "biology" cluster of species articles, not medicine) and the two are within
     noise. Slow: the generic pool (~3,100 documents) is embedded on a cold cache."""
     from domains import get_domain
+    from strategies.machinery.workspace import Workspace
     from strategies.small import SmallStrategy
-    from strategies.workspace import Workspace
 
     ws = Workspace("tiny", root=tmp_path, progress=False)
     domain = get_domain("biomedical")

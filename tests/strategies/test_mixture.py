@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from domains.errors import SpecplanError
-from strategies._validation import ParameterError
-from strategies.flops import forward_flops, train_flops
+from strategies.machinery.flops import forward_flops, train_flops
+from strategies.machinery.scales import get_scale
+from strategies.machinery.validation import ParameterError
 from strategies.mixture import MixtureStrategy, expert_token_budgets, select_expert
-from strategies.scales import get_scale
 
-# micro models train fastest on one thread (as `planner.runner.configure_threads`)
+# micro models train fastest on one thread (as `planner.experiments.runner.configure_threads`)
 pytestmark = pytest.mark.usefixtures("torch_threads")
 
 
@@ -168,7 +168,7 @@ def test_a_cluster_too_small_for_one_block_is_a_clear_error(micro_ws: Any,
                                                             pretrained: Any) -> None:
     import dataclasses
 
-    from strategies.workspace import Workspace
+    from strategies.machinery.workspace import Workspace
 
     s, _ = pretrained
     scale = micro_ws.scale.with_(small=dataclasses.replace(micro_ws.scale.small, n_ctx=10**6))
@@ -181,7 +181,7 @@ def test_a_cluster_too_small_for_one_block_is_a_clear_error(micro_ws: Any,
 def test_parallel_experts_match_sequential_ones(tmp_path: Path) -> None:
     """n_jobs=2 (spawned processes) trains the same experts as n_jobs=1."""
     from planner.testing import micro_scale
-    from strategies.workspace import Workspace
+    from strategies.machinery.workspace import Workspace
 
     runs = []
     for n_jobs in (1, 2):

@@ -13,7 +13,7 @@ import torch
 from strategies.distillation import DistillationStrategy
 from strategies.distillation_sequences import SequenceDistillationStrategy
 from strategies.large import LargeStrategy
-from strategies.teachers import TeacherSource, load_teacher, own_teacher_key
+from strategies.machinery.teachers import TeacherSource, load_teacher, own_teacher_key
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def ws(specplan_cache: Any, tmp_path_factory: pytest.TempPathFactory,
        torch_threads: None) -> Any:
     """A fresh `micro` workspace per test: nothing fine-tuned yet."""
     from planner.testing import micro_scale
-    from strategies.workspace import Workspace
+    from strategies.machinery.workspace import Workspace
 
     return Workspace(micro_scale(), root=tmp_path_factory.mktemp("shared-ft"), progress=False)
 
@@ -129,7 +129,7 @@ def test_a_different_configuration_shares_nothing(ws: Any, finetunes: list[str],
                            base.model.transformer.h[0].mlp.c_fc.weight)
 
     # same strategy, another workspace seed
-    from strategies.workspace import Workspace
+    from strategies.machinery.workspace import Workspace
 
     ws1 = Workspace(ws.scale, root=ws.root, seed=1, progress=False)
     assert large.finetune_artifact_key(biomedical_domain, ws1) != base.info[

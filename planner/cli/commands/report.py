@@ -1,0 +1,115 @@
+"""`specplan report`: the HTML / PDF report for decision-makers, from the stored runs.
+
+    specplan report --out report/                          # default scenario, every run
+    specplan report --storage sqlite:///specplan.db --out report/ --format html \\
+                    --pretraining-budget 650gpuh --specialization-budget 0.5gpuh --domains 50
+
+The budget flags are those of `specplan recommend`, all optional: any left out takes the
+default scenario's value (400 GPUh, 2 GPUh, 126M, 8M tokens, 7 domains, A100).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from planner.cli.commands._common import add_storage, split_list
+
+
+def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
+    """Optional budget flags; defaults come from `planner.reports.report.DEFAULT_SCENARIO`."""
+    from planner.reports.report import DEFAULT_SCENARIO as D
+
+    g = parser.add_argument_group(
+        "budget scenario (defaults: the paper's setting; see `specplan recommend --help`)")
+    g.add_argument("--pretraining-budget", default=None, metavar="AMOUNT",
+                   help=f"compute spent once (default {D['pretraining']})")
+    g.add_argument("--specialization-budget", default=None, metavar="AMOUNT",
+                   help=f"compute per domain (default {D['specialization']})")
+    g.add_argument("--inference-budget", default=None, metavar="CAP",
+                   help=f"cap on the served model (default {D['inference']})")
+    g.add_argument("--domain-tokens", default=None, metavar="TOKENS",
+                   help=f"in-domain training tokens per domain (default {D['domain_tokens']})")
+    g.add_argument("--n-domains", "--domains", dest="n_domains", default=None, metavar="N",
+                   help=f"number of domains N (default {D['domains']})")
+    g.add_argument("--total-budget", default=None, metavar="AMOUNT",
+                   help="optional cap on pretraining + N x specialization")
+    g.add_argument("--accelerator", default=None, metavar="NAME",
+                   help=f"A100, H100 or cpu (default {D['accelerator']})")
+    g.add_argument("--price-per-hour", default=None, metavar="USD",
+                   help="dollars per device-hour")
+
+
+def budget_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from planner.costing.budget import Budget
+    from planner.reports.report import DEFAULT_SCENARIO as D
+
+    def pick(value: str | None, key: str) -> str:
+        return D[key] if value is None else value
+
+    return Budget.from_strings(
+        pretraining=pick(args.pretraining_budget, "pretraining"),
+        specialization=pick(args.specialization_budget, "specialization"),
+        inference=pick(args.inference_budget, "inference"),
+        domain_tokens=pick(args.domain_tokens, "domain_tokens"),
+        domains=pick(args.n_domains, "domains"), total=args.total_budget,
+        accelerator=pick(args.accelerator, "accelerator"),
+        price_per_hour=args.price_per_hour)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    import re
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    # "--pretraining-budget -400gpuh" must reach the budget parser (one line naming the
+    # flag), not argparse's "expected one argument" (as in `specplan recommend`)
+    parser._negative_number_matcher = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+    parser.epilog = __doc__.split("\n\n", 1)[1]
+    parser.add_argument("--out", default="report", metavar="DIR",
+                        help="folder for report.html / report.pdf (default: report/)")
+    parser.add_argument("--format", default="html,pdf", metavar="LIST",
+                        help="comma-separated: html, pdf, csv (tables/*.csv: every "
+                             "table behind the report; default: html,pdf)")
+    parser.add_argument("--scales", default=None, metavar="LIST",
+                        help="only runs at these scales (default: every run)")
+    parser.add_argument("--title", default="specplan report")
+    parser.add_argument("--grid", default=12, type=int, metavar="N",
+                        help="points per axis of the decision map and budget curves")
+    parser.add_argument("--seed", default=0, type=int, help="optimizer seed")
+    parser.add_argument("--json", action="store_true",
+                        help="print the written paths and the recommendation as JSON")
+    add_storage(parser)
+    add_budget_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from domains.errors import SpecplanError
+    from planner.reports.render import FORMATS, write_report
+    from planner.reports.report import build_report
+
+    formats = split_list(args.format)
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise SpecplanError(f"--format {args.format!r}: choose from {', '.join(FORMATS)}")
+    if args.grid < 2:
+        raise SpecplanError(f"--grid: must be at least 2, got {args.grid}")
+    budget = budget_from_args(args)
+    report = build_report(storage=args.storage, budget=budget, title=args.title,
+                          scales=split_list(args.scales) if args.scales else None,
+                          n_points=args.grid, seed=args.seed)
+    paths = write_report(report, args.out, formats=formats)
+    if args.json:
+        rec = report.recommendation
+        print(json.dumps({"paths": [str(p) for p in paths], "n_results": len(report.runs),
+                          "recommendation": rec.to_dict() if rec is not None else None,
+                          "notes": report.notes}, indent=2))
+        return 0
+    rec = report.recommendation
+    if rec is not None:
+        print(f"recommendation: {rec.strategy} ({rec.paper_name}), predicted perplexity "
+              f"{rec.predicted_ppl:.2f}")
+    for note in report.notes:
+        print(f"warning: {note}")
+    print(f"{len(report.runs)} measured strategy x domain results; wrote "
+          + ", ".join(str(p) for p in paths))
+    return 0

@@ -1,0 +1,97 @@
+"""`specplan runs`: what the results store holds, one line per run; export it.
+
+    specplan runs                                   # every stored run
+    specplan runs --scale demo --strategy small     # a filter (names or paper aliases)
+    specplan runs --export runs.csv                 # or .parquet / .json, filtered the same
+
+Reads the store only: no torch import, no training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from planner.cli.commands._common import add_json, add_storage, fmt_number, split_list
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_storage(parser)
+    parser.add_argument("--scale", default=None, metavar="LIST",
+                        help="keep these scales (comma-separated)")
+    parser.add_argument("--strategy", default=None, metavar="LIST",
+                        help="keep these strategies (names or paper names, comma-separated)")
+    parser.add_argument("--domain", default=None, metavar="LIST",
+                        help="keep these domains (comma-separated)")
+    parser.add_argument("--export", default=None, metavar="PATH",
+                        help="also write the (filtered) runs to PATH: .csv, .parquet or .json")
+    add_json(parser)
+
+
+def select_runs(runs: Any, *, scales: list[str] | None = None,
+                strategies: list[str] | None = None, domains: list[str] | None = None) -> Any:
+    """The rows of `runs` (a `load_runs` frame) at these scales, strategies and domains
+    (None: all). Strategy names may be aliases (``SLM-is``); unknown ones raise
+    `UnknownStrategyError` (a `SpecplanError`)."""
+    from strategies.registry import strategy_registry
+
+    keep = runs
+    if scales:
+        keep = keep[keep["scale"].isin(scales)]
+    if strategies:
+        stored = set(runs["strategy"])
+        # a stored name is kept as it is (a plug-in strategy no longer installed included);
+        # otherwise the registry resolves aliases, or says "unknown strategy ... Did you mean"
+        names = [n if n in stored else strategy_registry.canonical(n) for n in strategies]
+        keep = keep[keep["strategy"].isin(names)]
+    if domains:
+        keep = keep[keep["domain"].isin(domains)]
+    return keep.reset_index(drop=True)
+
+
+def format_runs(runs: Any) -> str:
+    """The runs as a text table, oldest first."""
+    if len(runs) == 0:
+        return "no stored runs"
+    order = runs.sort_values("datetime", na_position="first", kind="stable")
+    head = (f"{'when':<19}  {'scale':<6} {'strategy':<23} {'domain':<16} {'seed':>4} "
+            f"{'test ppl':>9} {'before ft':>9} {'pretrain FLOPs':>14} {'spec FLOPs':>10} "
+            f"{'params':>8} {'wall s':>7}  run key")
+    lines = [head, "-" * len(head)]
+
+    def num(value: Any, spec: str) -> str:
+        return fmt_number(value, spec, missing="-")
+
+    for r in order.to_dict(orient="records"):
+        domain = str(r.get("domain") or "")
+        domain = domain if len(domain) <= 16 else domain[:15] + "…"
+        lines.append(
+            f"{str(r.get('datetime') or '-'):<19}  {str(r.get('scale')):<6} "
+            f"{str(r.get('strategy')):<23} {domain:<16} {num(r.get('seed'), '.0f'):>4} "
+            f"{num(r.get('test_ppl'), '.2f'):>9} "
+            f"{num(r.get('test_ppl_before_finetune'), '.2f'):>9} "
+            f"{num(r.get('pretraining_flops'), '.3g'):>14} "
+            f"{num(r.get('specialization_flops'), '.3g'):>10} "
+            f"{num(r.get('inference_params'), ',.0f'):>8} {num(r.get('wall_s'), '.0f'):>7}  "
+            f"{r.get('run_key')}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from planner.experiments.store import export_runs, load_runs
+
+    runs = select_runs(
+        load_runs(args.storage),
+        scales=split_list(args.scale) if args.scale else None,
+        strategies=split_list(args.strategy) if args.strategy else None,
+        domains=split_list(args.domain) if args.domain else None)
+    if args.export:
+        n = export_runs(None, args.export, runs=runs)
+        if not args.json:
+            print(f"wrote {n} run(s) to {args.export}")
+    if args.json:
+        print(json.dumps(runs.to_dict(orient="records"), indent=1, default=repr))
+    elif not args.export:
+        print(format_runs(runs))
+    return 0

@@ -1,0 +1,29 @@
+"""The paper's published numbers (Grangier et al., arXiv 2402.01093) as data files with
+their source, and their loader. See `README.md` in this folder for each table's origin.
+
+This room never imports torch.
+"""
+
+from planner.reference.tables import (
+    DOMAIN_TOKEN_COLUMNS,
+    REFERENCE_DIR,
+    SOURCES,
+    TABLES,
+    figure_fact,
+    load_table,
+    perplexity_observations,
+    read_records,
+    table8_long,
+)
+
+__all__ = [
+    "DOMAIN_TOKEN_COLUMNS",
+    "REFERENCE_DIR",
+    "SOURCES",
+    "TABLES",
+    "figure_fact",
+    "load_table",
+    "perplexity_observations",
+    "read_records",
+    "table8_long",
+]

@@ -1,0 +1,501 @@
+"""The recommendation: which strategy fits the budgets, what it costs, and why.
+
+    >>> from planner.costing.budget import Budget
+    >>> from planner.search.recommend import recommend
+    >>> budget = Budget.from_strings(pretraining="650gpuh", specialization="2gpuh",
+    ...                              inference="1B", domain_tokens="8M")
+    >>> recommend(budget).strategy
+    'large'
+
+`recommend` fits the performance model (reference tables + measured runs, if given),
+runs the optimizer, and returns a frozen `Recommendation`: the strategy and configuration,
+predicted perplexity with its band, the cost per bucket (FLOPs, GPU-hours, dollars) and
+over N domains, the runners-up with their margins, and the reasons in plain words. When no
+strategy fits, it raises `InfeasibleBudgetError` naming the budget that is short, by how
+much, and the cheapest option.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from planner.costing.budget import format_amount, format_params
+from planner.exceptions import InfeasibleBudgetError
+from planner.search.optimizer import DEFAULT_TRIALS, SearchResult, search
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from planner.costing.budget import Budget
+    from planner.costing.costs import PlanCost
+    from planner.performance.perfmodel import PerformanceModel
+    from planner.search.candidates import Candidate
+
+__all__ = ["Recommendation", "RunnerUp", "load_runs", "recommend"]
+
+_PAPER_NAMES = {"small": "SLM", "small_nopt": "SLM-nopt", "large": "LLM",
+                "distillation": "SLM-d", "mixture": "SLM-mix", "hypernetwork": "SLM-pn",
+                "importance_sampling": "SLM-is", "distillation_sequences": "SLM-d (sequences)"}
+_SHARED = ("hypernetwork", "mixture", "small", "large")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunnerUp:
+    """A strategy that lost, and by how much.
+
+    Args:
+        strategy: canonical name.
+        predicted_ppl: its best predicted perplexity.
+        margin_ppl: predicted_ppl minus the winner's (positive: worse).
+        margin_pct: the same, in percent of the winner's.
+        feasible: whether its best configuration fits every budget.
+        reason: one line: the margin, or the budget it overshoots and by how much.
+        total: its cost over the N domains.
+    """
+
+    strategy: str
+    predicted_ppl: float
+    margin_ppl: float
+    margin_pct: float
+    feasible: bool
+    reason: str
+    total: Mapping[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "paper_name": _PAPER_NAMES.get(self.strategy, ""),
+                "predicted_ppl": self.predicted_ppl, "margin_ppl": self.margin_ppl,
+                "margin_pct": self.margin_pct, "feasible": self.feasible,
+                "reason": self.reason, "total": dict(self.total)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recommendation:
+    """The chosen strategy for a budget, with its cost, its competitors and the reasons.
+
+    Args:
+        strategy: canonical name (`hypernetwork`, ...); `paper_name` is the paper's.
+        configuration: what to run (model, tokens, GPU-hours per part, strategy params).
+        predicted_ppl, interval: predicted test perplexity and its ~90% band.
+        confidence: ``high`` (fitted on tables), ``medium`` (runs), ``low`` (figure-derived).
+        extrapolating: the prediction lies outside the fitted range.
+        cost: cost per bucket on the plan's accelerator, and over N domains.
+        runners_up: the other strategies, best first.
+        excluded: strategies not searched, and why.
+        reasons: the decision in plain words.
+        budget: the budgets it answers.
+        pareto: the perplexity-vs-total-cost frontier (multi-objective mode).
+    """
+
+    strategy: str
+    paper_name: str
+    configuration: Mapping[str, Any]
+    predicted_ppl: float
+    interval: tuple[float, float]
+    confidence: str
+    extrapolating: bool
+    basis: str
+    cost: PlanCost
+    runners_up: tuple[RunnerUp, ...]
+    excluded: Mapping[str, str]
+    reasons: tuple[str, ...]
+    budget: Budget
+    accelerator: str
+    price_per_hour: float
+    scale: str
+    seed: int
+    n_trials: int
+    n_runs: int = 0
+    pareto: tuple[Mapping[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (what ``specplan recommend --json`` prints)."""
+        b = self.budget
+        return {
+            "strategy": self.strategy,
+            "paper_name": self.paper_name,
+            "configuration": _jsonable(dict(self.configuration)),
+            "predicted_ppl": self.predicted_ppl,
+            "interval": list(self.interval),
+            "confidence": self.confidence,
+            "extrapolating": self.extrapolating,
+            "basis": self.basis,
+            "cost": self.cost.to_dict(),
+            "runners_up": [r.to_dict() for r in self.runners_up],
+            "excluded": dict(self.excluded),
+            "reasons": list(self.reasons),
+            "budget": {
+                "pretraining": {b.pretraining.unit: b.pretraining.amount},
+                "specialization_per_domain": {b.specialization.unit: b.specialization.amount},
+                "total": None if b.total is None else {b.total.unit: b.total.amount},
+                "inference": ({"max_params": b.inference.max_params}
+                              if b.inference.max_params is not None else
+                              {"max_flops_per_token": b.inference.max_flops_per_token}),
+                "n_domain_tokens": b.n_domain_tokens,
+                "n_domains": b.n_domains,
+            },
+            "accelerator": self.accelerator,
+            "price_per_hour": self.price_per_hour,
+            "scale": self.scale,
+            "seed": self.seed,
+            "n_trials": self.n_trials,
+            "n_runs": self.n_runs,
+            "pareto": [_jsonable(dict(p)) for p in self.pareto],
+        }
+
+    def format(self) -> str:
+        """A short human-readable report (what ``specplan recommend`` prints)."""
+        b = self.budget
+        c = self.cost
+        lo, hi = self.interval
+        unit = b.pretraining.unit
+        lines = [
+            f"recommendation: {self.strategy} ({self.paper_name})",
+            f"  predicted perplexity {self.predicted_ppl:.2f} (90% band {lo:.2f}-{hi:.2f}; "
+            f"{self.confidence} confidence{'; extrapolating' if self.extrapolating else ''})",
+            f"  budgets: pretraining {b.pretraining}, specialization {b.specialization} per "
+            f"domain, inference {b.inference}, {b.n_domain_tokens / 1e6:g}M domain tokens, "
+            f"{b.n_domains} domain{'s' if b.n_domains > 1 else ''}"
+            + (f", total {b.total}" if b.total is not None else "")
+            + f" ({self.accelerator} at ${self.price_per_hour:g}/h)",
+            "  configuration:",
+        ]
+        for key, value in self.configuration.items():
+            if key == "strategy_params" and not value:
+                continue
+            lines.append(f"    {key}: {_fmt_value(key, value)}")
+        lines.append(f"  cost on {self.accelerator}:")
+        n = f"{b.n_domains} domain{'s' if b.n_domains > 1 else ''}"
+        for label, bucket in (("pretraining (once)", c.pretraining),
+                              ("specialization per domain", c.specialization),
+                              (f"total over {n}", c.total),
+                              ("serving 1B tokens", c.inference_per_1b_tokens)):
+            lines.append(f"    {label + ':':<27}{_fmt_bucket(bucket)}")
+        if self.runners_up:
+            lines.append("  runners-up:")
+            for r in self.runners_up:
+                lines.append(f"    {r.strategy:<23} {r.predicted_ppl:7.2f}  {r.reason}")
+        for name, why in self.excluded.items():
+            lines.append(f"  not considered: {name}: {why}")
+        if self.reasons:
+            lines.append("  why:")
+            lines += [f"    - {r}" for r in self.reasons]
+        if self.pareto:
+            lines.append(f"  perplexity vs total cost ({_UNIT_WORD[unit]}), Pareto frontier:")
+            for p in self.pareto:
+                lines.append(f"    {p['strategy']:<23} {p['predicted_ppl']:7.2f}  "
+                             f"{format_amount(p['total'][unit], unit)}")
+        return "\n".join(lines)
+
+
+_UNIT_WORD = {"flops": "FLOPs", "gpu_hours": "GPU-hours", "usd": "dollars"}
+
+
+def _fmt_bucket(bc: Any) -> str:
+    return (f"{bc.flops:9.3g} FLOPs  {format_amount(bc.gpu_hours, 'gpu_hours'):>13}  "
+            f"{format_amount(bc.usd, 'usd'):>9}")
+
+
+def _fmt_value(key: str, value: Any) -> str:
+    if isinstance(value, float):
+        if "tokens" in key:
+            return f"{value:.3g}"
+        if "gpu_hours" in key:
+            return format_amount(value, "gpu_hours")
+        return f"{value:.3g}"
+    if key.endswith("_params") and isinstance(value, int):
+        return format_params(value)
+    return str(value)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (int, float, str, bool)) or obj is None:
+        return obj
+    return repr(obj)
+
+
+# ------------------------------------------------------------------------------ runs
+def load_runs(storage: str) -> pd.DataFrame:
+    """Measured runs from an Optuna storage URL (`planner.experiments.store.load_runs`, lazily)."""
+    from domains.errors import SpecplanError
+
+    try:
+        from planner.experiments.store import load_runs as _load
+    except ImportError as err:  # the results store ships separately in some checkouts
+        raise SpecplanError(f"--storage: the results store is not available ({err})") from err
+    return _load(storage)
+
+
+# ------------------------------------------------------------------------------ recommend
+def recommend(budget: Budget, *, runs: Any = None, storage: str | None = None,
+              model: PerformanceModel | None = None, seed: int = 0,
+              n_trials: int = DEFAULT_TRIALS, scale: str = "paper",
+              strategies: list[str] | None = None, objectives: str = "ppl",
+              ) -> Recommendation:
+    """Recommend a strategy and configuration for `budget`.
+
+    Args:
+        budget: the budgets (`planner.costing.budget.Budget`).
+        runs: measured runs (a frame with `planner.performance.perfmodel.RUN_COLUMNS`).
+        storage: an Optuna storage URL to read runs from (ignored when `runs` is given).
+        model: a fitted performance model (default: fitted here on tables + runs).
+        seed: the optimizer's seed (same inputs and seed, same recommendation).
+        n_trials: sampled trials after the enqueued defaults.
+        scale: ``paper`` (126M / 771M, the reference tables) or a scale with runs.
+        strategies: restrict the candidates (names or aliases).
+        objectives: ``ppl``, or ``ppl+cost`` to also return the Pareto frontier.
+
+    Raises:
+        InfeasibleBudgetError: no strategy fits; says which budget is short and by how much.
+        BudgetError: the inference cap is below the smallest model at this scale.
+    """
+    from planner.performance.perfmodel import PerformanceModel
+    from planner.search.candidates import PlanContext
+    from strategies.machinery.scales import get_scale
+
+    get_scale(scale)  # an unknown scale is a user error, named before anything is loaded
+    if runs is None and storage:
+        runs = load_runs(storage)
+    n_runs = 0 if runs is None else len(runs)
+    if model is None:
+        model = PerformanceModel().fit(runs)
+    if scale not in model.scales():
+        from domains.errors import SpecplanError
+
+        raise SpecplanError(
+            f"--scale {scale}: no measured runs at this scale to plan from (the reference "
+            f"tables are paper-scale); measure some with `specplan sweep --scale {scale}` "
+            "and pass --storage")
+    ctx = PlanContext(budget, model, scale=scale)
+    _check_inference_cap(ctx)
+    result = search(budget, model, seed=seed, n_trials=n_trials, scale=scale,
+                    strategies=strategies, objectives=objectives, ctx=ctx)
+    best = result.best()
+    if best is None:
+        raise _infeasible(result, budget)
+    return Recommendation(
+        strategy=best.strategy,
+        paper_name=_PAPER_NAMES.get(best.strategy, ""),
+        configuration=dict(best.config),
+        predicted_ppl=best.ppl,
+        interval=(best.prediction.low, best.prediction.high),
+        confidence=best.prediction.confidence,
+        extrapolating=best.prediction.extrapolating,
+        basis=best.prediction.basis,
+        cost=best.cost,
+        runners_up=tuple(_runners_up(result, best, budget)),
+        excluded=dict(result.excluded),
+        reasons=tuple(_reasons(result, best, budget, ctx)),
+        budget=budget,
+        accelerator=ctx.cost_model.accelerator.name,
+        price_per_hour=ctx.cost_model.price_per_hour,
+        scale=scale,
+        seed=seed,
+        n_trials=result.n_trials,
+        n_runs=n_runs,
+        pareto=tuple(_pareto_rows(result, budget)) if objectives == "ppl+cost" else (),
+    )
+
+
+def _check_inference_cap(ctx: Any) -> None:
+    """A cap below the smallest model specplan can build is a budget error (flag named)."""
+    from planner.exceptions import BudgetError
+
+    spec = ctx.scale.small
+    from strategies.machinery.flops import forward_flops_per_token
+
+    n, fpt = spec.n_params, forward_flops_per_token(spec)
+    if not ctx.budget.inference.allows(n_params=n, flops_per_token=fpt):
+        what = (f"{format_params(n)} parameters" if ctx.budget.inference.max_params is not None
+                else f"{fpt:.3g} FLOPs/token")
+        raise BudgetError(
+            f"--inference-budget: {ctx.budget.inference} is below the smallest model "
+            f"specplan can plan at the {ctx.scale_name!r} scale (the small model: {what})")
+
+
+def _pareto_rows(result: SearchResult, budget: Budget) -> list[dict[str, Any]]:
+    return [{"strategy": c.strategy, "predicted_ppl": c.ppl, "knobs": dict(c.knobs),
+             "total": c.cost.total.to_dict()} for c in result.pareto]
+
+
+def _shortfall_text(c: Candidate, budget: Budget) -> str:
+    parts = []
+    for name, short in c.violations.items():
+        b = budget.compute_budgets()[name]
+        need = b.amount + short
+        per = " per domain" if name == "specialization" else ""
+        parts.append(f"{format_amount(need, b.unit)}{per} for {name} "
+                     f"({format_amount(short, b.unit)} over the budget)")
+    return "needs " + " and ".join(parts)
+
+
+def _runners_up(result: SearchResult, best: Candidate, budget: Budget) -> list[RunnerUp]:
+    feasible = result.best_per_strategy(feasible_only=True)
+    anyway = result.best_per_strategy(feasible_only=False)
+    out = []
+    for name, c in anyway.items():
+        if name == best.strategy:
+            continue
+        c = feasible.get(name, c)
+        margin = c.ppl - best.ppl
+        pct = 100.0 * margin / best.ppl
+        if c.feasible:
+            reason = f"{margin:+.2f} PPL ({pct:+.1f}%)"
+            if c.prediction.extrapolating:
+                reason += "; extrapolated"
+        else:
+            reason = f"does not fit: {_shortfall_text(c, budget)}"
+        out.append(RunnerUp(strategy=name, predicted_ppl=c.ppl, margin_ppl=margin,
+                            margin_pct=pct, feasible=c.feasible, reason=reason,
+                            total=c.cost.total.to_dict()))
+    out.sort(key=lambda r: (not r.feasible, r.predicted_ppl, r.strategy))
+    return out
+
+
+def _infeasible(result: SearchResult, budget: Budget) -> InfeasibleBudgetError:
+    per = result.best_per_strategy(feasible_only=False)
+    if not per:
+        excluded = "; ".join(f"{k}: {v}" for k, v in result.excluded.items())
+        return InfeasibleBudgetError(f"no strategy can be considered ({excluded})")
+    cheapest = min(per.values(), key=lambda c: (max(c.overshoot.values()), c.strategy))
+    short = dict(cheapest.violations)
+    names = ", ".join(f"--{k}-budget" for k in short)
+    return InfeasibleBudgetError(
+        f"no strategy fits the budgets: {names} too small. The cheapest option, "
+        f"`{cheapest.strategy}`, {_shortfall_text(cheapest, budget)}",
+        short=short, cheapest=cheapest.strategy)
+
+
+# ------------------------------------------------------------------------------ reasons
+def _gpuh(x: float) -> str:
+    return format_amount(x, "gpu_hours")
+
+
+def _reasons(result: SearchResult, best: Candidate, budget: Budget, ctx: Any) -> list[str]:
+    reasons = []
+    per = result.best_per_strategy(feasible_only=True)
+    lo, hi = best.prediction.low, best.prediction.high
+    reasons.append(
+        f"`{best.strategy}` has the lowest predicted perplexity, {best.ppl:.2f} "
+        f"({lo:.2f}-{hi:.2f}), among the strategies that fit every budget")
+    for name, why in result.excluded.items():
+        if why.startswith("inference cap"):
+            paper = " (the paper's LLM: 771M)" if name == "large" and ctx.scale_name == "paper" \
+                else ""
+            reasons.append(why + paper)
+    if best.strategy == "large":
+        small = per.get("small") or per.get("hypernetwork")
+        serve = best.cost.inference_per_1b_tokens.gpu_hours
+        where = " in Table 8" if ctx.scale_name == "paper" else ""
+        if small is not None:
+            ratio = serve / small.cost.inference_per_1b_tokens.gpu_hours
+            reasons.append(
+                f"the inference cap admits the large model, the best at every pretraining "
+                f"budget{where}; it costs {ratio:.1f}x more to serve ({_gpuh(serve)} per 1B "
+                f"tokens vs {_gpuh(small.cost.inference_per_1b_tokens.gpu_hours)} for the "
+                "small model)")
+        else:
+            reasons.append(f"the inference cap admits the large model, the best at every "
+                           f"pretraining budget{where} ({_gpuh(serve)} per 1B tokens served)")
+    reasons += _reason_importance_sampling(per, best, budget, ctx)
+    reasons += _reason_distillation(result, per, best)
+    used = best.config.get("pretraining_gpu_hours", 0.0)
+    if best.strategy not in ("importance_sampling", "small_nopt") and used > 0:
+        cm = ctx.cost_model
+        flops = cm.flops_for(budget.pretraining, n_params=best.cost.inference_params,
+                             efficiency=cm.efficiency(best.strategy, "pretraining"))
+        available = cm.price(flops, n_params=best.cost.inference_params,
+                             efficiency=cm.efficiency(best.strategy, "pretraining")).gpu_hours
+        if used < 0.97 * available:
+            top = ctx.model.compute_range(best.strategy, scale=ctx.scale_name)[1]
+            where = ("the paper measured" if ctx.scale_name == "paper"
+                     else f"the stored {ctx.scale_name}-scale runs measured")
+            reasons.append(
+                f"only {_gpuh(used)} of the pretraining budget is used: {where} "
+                f"`{best.strategy}` up to {_gpuh(top)} (A100-equivalent), and no gain is "
+                "assumed beyond")
+    selection = best.config.get("selection")
+    if best.strategy == "mixture" and selection not in (None, "most_frequent"):
+        rule = {"best_loss": "the expert with the best pretrained loss on the domain",
+                "finetune_all": "fine-tune every expert and keep the best, at "
+                                f"{best.config.get('n_experts', 16)}x the fine-tuning cost"}
+        reasons.append(f"expert selection `{selection}`: {rule.get(selection, selection)} "
+                       "(Table 5: 17.05 / 16.98 vs 17.32 PPL for the most frequent cluster's "
+                       "expert at 1M tokens; the gain shrinks with more domain data)")
+    if best.strategy in ("hypernetwork", "mixture") and "small" in per:
+        gain = per["small"].ppl - best.ppl
+        reasons.append(
+            f"cluster experts beat a plain SLM by {gain:.2f} PPL here; the paper's edge shrinks "
+            "as the domain data grows (1.05 PPL at 1M tokens, 0.16 at 64M; Table 8)")
+    if best.prediction.confidence == "low":
+        reasons.append(f"low-confidence prediction: {best.prediction.basis}")
+    if best.prediction.extrapolating:
+        notes = "; ".join(n for n in best.prediction.notes if "e-folds" not in n)
+        reasons.append("the prediction extrapolates beyond the measured range"
+                       + (f" ({notes})" if notes else ""))
+    return reasons
+
+
+def _reason_importance_sampling(per: dict[str, Candidate], best: Candidate,
+                                budget: Budget, ctx: Any) -> list[str]:
+    out: list[str] = []
+    n = budget.n_domains
+    is_c = per.get("importance_sampling")
+    shared = next((per[s] for s in _SHARED if s in per and s != "large"), None)
+    if is_c is None:
+        return out
+    is_spec = is_c.cost.specialization.gpu_hours
+    if best.strategy == "importance_sampling":
+        out.append("the per-domain budget pays for importance-sampled pretraining for this "
+                   f"domain ({_gpuh(is_spec)} per domain), the best small-inference method "
+                   "after specialization (paper §4.2)")
+        if n > 1 and shared is not None:
+            out.append(
+                f"with {n} domains it costs {_gpuh(is_c.cost.total.gpu_hours)} in total "
+                f"({_gpuh(is_spec)} x {n}) vs {_gpuh(shared.cost.total.gpu_hours)} for the "
+                f"shared `{shared.strategy}`, which would be {shared.ppl - best.ppl:+.2f} PPL")
+        return out
+    margin = is_c.ppl - best.ppl
+    # what importance sampling needs per domain for its measured result, on this device
+    from planner.performance.perfdata import _flops_from_gpuh
+
+    top = ctx.model.compute_range("importance_sampling", scale=ctx.scale_name)[1]
+    full = ctx.cost_model.price(
+        _flops_from_gpuh("importance_sampling", "specialization", top, ctx.scale_name),
+        n_params=is_c.cost.inference_params).gpu_hours
+    if n > 1 and best.strategy in _SHARED and full * n > best.cost.pretraining.gpu_hours:
+        out.append(
+            f"with {n} domains, importance sampling's per-domain pretraining "
+            f"({_gpuh(full)} x {n} = {_gpuh(full * n)}) costs more than the shared "
+            f"`{best.strategy}` ({_gpuh(best.cost.pretraining.gpu_hours)} once); within "
+            f"{budget.specialization} per domain it reaches only {is_c.ppl:.2f} PPL "
+            f"({margin:+.2f})")
+    elif margin > 0:
+        out.append(
+            f"importance sampling needs about {_gpuh(full)} per domain for its best result; "
+            f"the specialization budget buys {_gpuh(is_spec)} per domain, "
+            f"predicted {is_c.ppl:.2f} PPL ({margin:+.2f})")
+    return out
+
+
+def _reason_distillation(result: SearchResult, per: dict[str, Candidate],
+                         best: Candidate) -> list[str]:
+    out = []
+    for name in ("distillation", "distillation_sequences"):
+        c = per.get(name)
+        if c is None or best.strategy == name:
+            continue
+        t = c.config.get("teacher_pretraining_gpu_hours")
+        s = c.config.get("student_pretraining_gpu_hours")
+        split = (f" (best split: teacher {_gpuh(t)} + student {_gpuh(s)})"
+                 if t is not None and s is not None else "")
+        out.append(
+            f"{'distillation' if name == 'distillation' else 'sequence distillation'}'s "
+            f"teacher pretraining counts against the pretraining budget{split}: predicted "
+            f"{c.ppl:.2f} PPL, {c.ppl - best.ppl:+.2f} vs `{best.strategy}`")
+    return out
