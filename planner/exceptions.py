@@ -1,5 +1,8 @@
 """The planner's errors and warnings, in one place (after sklearn and optuna).
 
+`NotFittedError` is the strategies' own (`strategies.base`, the lower layer): one class for
+a strategy used before `pretrain` and a performance model used before `fit`.
+
 Every user-facing error is a `domains.errors.SpecplanError`: the CLI prints its message as
 one line and exits 2, without a traceback. The value errors also subclass `ValueError`, so
 library callers can catch them the ordinary way.
@@ -8,6 +11,7 @@ library callers can catch them the ordinary way.
 from __future__ import annotations
 
 from domains.errors import SpecplanError
+from strategies.base import NotFittedError
 
 __all__ = [
     "BudgetError",
@@ -42,10 +46,6 @@ class InfeasibleBudgetError(SpecplanError, ValueError):
         super().__init__(message)
         self.short = dict(short or {})
         self.cheapest = cheapest
-
-
-class NotFittedError(SpecplanError, ValueError, AttributeError):
-    """A performance model was used before `fit`."""
 
 
 class ReferenceDataError(SpecplanError, ValueError):

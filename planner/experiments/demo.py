@@ -15,7 +15,8 @@ Steps:
    run is stored at once in the results store (`planner.experiments.store`), so a second
    `specplan demo` reuses them and a failing strategy loses nobody else's runs;
 2. fit the performance model on the reference tables and the measured runs;
-3. recommend a strategy for the default budget scenario (`planner.reports.report.DEFAULT_SCENARIO`:
+3. recommend a strategy for the default budget scenario
+   (`planner.costing.scenario.DEFAULT_SCENARIO`:
    400 A100 GPU-hours of pretraining, 2 GPU-hours of specialization per domain, a 126M
    serving cap, 8M domain tokens, 7 domains);
 4. write the HTML and PDF report (`planner.reports.render`).
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domains.errors import SpecplanError
-from planner.cli.commands._common import fmt_number
+from planner.reports.formatting import fmt_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -384,10 +385,11 @@ def format_measured(summary: pd.DataFrame, table: pd.DataFrame) -> str:
 def run_demo(cfg: DemoConfig | None = None, *, echo: Callable[[str], None] = print,
              ) -> DemoResult:
     """Measure, store, model, recommend and report (see the module docstring)."""
+    from planner.costing.scenario import default_budget
     from planner.experiments.store import load_runs
     from planner.performance.perfmodel import PerformanceModel
     from planner.reports.render import write_report
-    from planner.reports.report import build_report, default_budget
+    from planner.reports.report import build_report
 
     cfg = cfg or DemoConfig()
     timings: dict[str, float] = {}

@@ -8,9 +8,8 @@ Every observation becomes ``(strategy, u, z, ln ppl)``:
   sampling, the student's pretraining for distillation (the teacher's is ``u_teacher``);
 - ``z = log2(n_domain_tokens / 8M) / 3``: 1M, 8M and 64M tokens are z = -1, 0, 1.
 
-Runs come as a frame (or records) with `RUN_COLUMNS`, as `planner.experiments.store.load_runs`
-gives
-them. Importing this module never imports torch.
+Runs come as a frame (or records) with `FIT_COLUMNS`, as `planner.experiments.store.load_runs`
+gives them. Importing this module never imports torch.
 """
 
 from __future__ import annotations
@@ -23,10 +22,11 @@ from typing import Any
 
 from planner.exceptions import RunsFrameError
 
-__all__ = ["RUN_COLUMNS", "reference_flops"]
+__all__ = ["FIT_COLUMNS", "flops_from_gpuh", "reference_flops"]
 
-#: columns a runs frame must have (the results store's `load_runs` provides them)
-RUN_COLUMNS = ("strategy", "scale", "pretraining_flops", "specialization_flops",
+#: columns a runs frame must have for the model to fit on it (a subset of the results
+#: store's `planner.experiments.store.RUN_COLUMNS`, which `load_runs` provides)
+FIT_COLUMNS = ("strategy", "scale", "pretraining_flops", "specialization_flops",
                "n_domain_tokens", "test_ppl")
 #: optional run columns: domain, teacher_pretraining_flops, n_experts, selection, weight,
 #: params (a dict that may hold n_experts / selection), info (may hold teacher FLOPs)
@@ -72,8 +72,10 @@ def _gpuh_per_flop(strategy: str, bucket: str, scale: str, teacher: bool = False
     return cm.price(1e18, n_params=size, efficiency=eff).gpu_hours / 1e18
 
 
-def _flops_from_gpuh(strategy: str, bucket: str, gpuh: float, scale: str = "paper",
-                     teacher: bool = False) -> float:
+def flops_from_gpuh(strategy: str, bucket: str, gpuh: float, scale: str = "paper",
+                    teacher: bool = False) -> float:
+    """FLOPs that `gpuh` A100 GPU-hours buy for `strategy` in `bucket` (the paper's Table 2
+    rates; ``teacher``: the distillation teacher's pretraining)."""
     return gpuh / _gpuh_per_flop(strategy, bucket, scale, teacher)
 
 
@@ -127,10 +129,10 @@ def _records(runs: Any) -> list[dict[str, Any]]:
     if runs is None:
         return []
     if hasattr(runs, "to_dict") and hasattr(runs, "columns"):
-        missing = [c for c in RUN_COLUMNS if c not in runs.columns]
+        missing = [c for c in FIT_COLUMNS if c not in runs.columns]
         if missing:
             raise RunsFrameError(f"runs frame lacks column(s) {', '.join(missing)}; needs "
-                                 f"{', '.join(RUN_COLUMNS)}")
+                                 f"{', '.join(FIT_COLUMNS)}")
         return list(runs.to_dict("records"))
     return [dict(r) for r in runs]
 
@@ -158,7 +160,7 @@ def _runs_to_obs(runs: Any) -> list[tuple[str, _Obs]]:
 
     out = []
     for i, rec in enumerate(_records(runs)):
-        missing = [c for c in RUN_COLUMNS if c not in rec]
+        missing = [c for c in FIT_COLUMNS if c not in rec]
         if missing:
             raise RunsFrameError(f"run {i} lacks {', '.join(missing)}")
         if rec["test_ppl"] is None or _is_nan(rec["test_ppl"]):
@@ -200,4 +202,4 @@ def _runs_to_obs(runs: Any) -> list[tuple[str, _Obs]]:
 
 def reference_flops(strategy: str, gpuh: float, bucket: str = "pretraining") -> float:
     """The FLOPs that `gpuh` A100 GPU-hours buy a strategy at paper scale (for tests)."""
-    return _flops_from_gpuh(strategy, bucket, gpuh)
+    return flops_from_gpuh(strategy, bucket, gpuh)

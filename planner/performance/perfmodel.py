@@ -63,7 +63,7 @@ from planner.performance.perfdata import (
     _LN8,
     _U_REF_GPUH,
     _Z_REF_TOKENS,
-    RUN_COLUMNS,
+    FIT_COLUMNS,
     _axes,
     _facts,
     _Obs,
@@ -80,7 +80,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "RUN_COLUMNS",
+    "FIT_COLUMNS",
     "TABLE_STRATEGIES",
     "PerformanceModel",
     "Prediction",
@@ -194,7 +194,7 @@ class PerformanceModel:
         """Fit on the reference tables and (optionally) measured runs.
 
         Args:
-            runs: a frame (or records) with `RUN_COLUMNS`; optional columns ``domain``,
+            runs: a frame (or records) with `FIT_COLUMNS`; optional columns ``domain``,
                 ``teacher_pretraining_flops``, ``n_experts``, ``selection``, ``weight``,
                 ``params`` / ``info`` dicts. Runs at scale ``paper`` join the tables; runs at
                 other scales get their own fit.

@@ -1,11 +1,12 @@
-"""Figures for the report: each function draws one `planner.reports.report` frame on an Axes.
+"""Figures for the report: each function draws one report frame (`planner.reports`) on an Axes.
 
 The functions compute nothing (the frames hold every number); they take the frame and an
 optional ``ax`` and return the Axes, so a notebook can place them in its own figures:
 
     >>> import matplotlib
     >>> matplotlib.use("Agg")
-    >>> from planner.reports.report import default_budget, decision_map
+    >>> from planner.costing.scenario import default_budget
+    >>> from planner.reports.planning import decision_map
     >>> from planner.performance.perfmodel import PerformanceModel
     >>> from planner.reports.plots import plot_decision_map
     >>> frame = decision_map(default_budget(), PerformanceModel().fit(), n_points=3)
@@ -24,6 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from planner.reports.common import paper_name
+from planner.reports.formatting import UNIT_LABELS
+
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.artist import Artist
@@ -40,7 +44,6 @@ __all__ = [
     "strategy_colors",
 ]
 
-UNIT_LABELS = {"gpu_hours": "GPU-hours", "usd": "US dollars", "flops": "FLOPs"}
 _NONE_COLOR = "#d9d9d9"  # grid points where no strategy fits the budgets
 
 
@@ -62,13 +65,12 @@ def strategy_colors(names: Iterable[str]) -> dict[str, str]:
     """A fixed colour per strategy: registry order on matplotlib's tab10, then tab20."""
     from matplotlib import colormaps
 
-    from planner.reports.report import strategy_order
-
     tab10, tab20 = colormaps["tab10"], colormaps["tab20"]
     # integer inputs index the (listed) colormaps' entries: tab10's, then tab20's light ones
     palette = [tab10(i) for i in range(tab10.N)] + [tab20(i) for i in range(1, tab20.N, 2)]
-    known = strategy_order(["small", "small_nopt", "large", "distillation", "mixture",
-                            "hypernetwork", "importance_sampling", "distillation_sequences"])
+    from strategies.registry import strategy_registry
+
+    known = strategy_registry.names()
     out = {}
     extra = [n for n in dict.fromkeys(names) if n not in known]
     for i, name in enumerate(known + extra):
@@ -82,9 +84,7 @@ def _hex(rgb: tuple[float, ...]) -> str:
 
 
 def _label(strategy: str) -> str:
-    from planner.reports.report import _paper_name
-
-    paper = _paper_name(strategy)
+    paper = paper_name(strategy)
     return _text(f"{strategy} ({paper})" if paper else strategy)
 
 
@@ -102,7 +102,7 @@ def plot_decision_map(frame: pd.DataFrame, ax: Axes | None = None, *,
     """The best strategy over pretraining x specialization budgets (the paper's Figure 1).
 
     Args:
-        frame: `planner.reports.report.decision_map`.
+        frame: `planner.reports.planning.decision_map`.
         point: the user's (pretraining, specialization) budget, marked with a star.
     """
     from matplotlib.patches import Patch
@@ -145,7 +145,7 @@ def plot_budget_curves(frame: pd.DataFrame, axis: str = "pretraining",
     """Each strategy's best predicted perplexity as one budget varies (with its band).
 
     Args:
-        frame: `planner.reports.report.budget_curves`.
+        frame: `planner.reports.planning.budget_curves`.
         axis: ``pretraining`` or ``specialization``: which budget varies.
         point: the user's value of that budget (a dashed vertical line).
     """
@@ -176,7 +176,8 @@ def plot_cost_over_domains(frame: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Total cost over N domains per strategy: pretraining + N x specialization (Eq. 1).
 
     Args:
-        frame: `planner.reports.report.domain_costs` or `measured_domain_costs`.
+        frame: `planner.reports.planning.domain_costs` or
+            `planner.reports.runs.measured_domain_costs`.
     """
     ax = _axes(ax)
     colors = strategy_colors(frame["strategy"])
@@ -201,9 +202,9 @@ def plot_cluster_histograms(frame: pd.DataFrame, ax: Axes | None = None,
     """Each domain's cluster histogram (grouped bars), entropy in the legend.
 
     Args:
-        frame: `planner.reports.report.cluster_histograms` (long form), for one k (the largest is
-            drawn if several are present).
-        clusters: `planner.reports.report.cluster_table`, for the entropies in the legend.
+        frame: `planner.reports.clusters.cluster_histograms` (long form), for one k (the
+            largest is drawn if several are present).
+        clusters: `planner.reports.clusters.cluster_table`, for the entropies in the legend.
     """
     ax = _axes(ax)
     if len(frame):
@@ -234,7 +235,7 @@ def plot_measured_vs_predicted(frame: pd.DataFrame, ax: Axes | None = None) -> A
     """Predicted against measured perplexity (log-log), the diagonal for reference.
 
     Args:
-        frame: `planner.reports.report.measured_vs_predicted`.
+        frame: `planner.reports.model_check.measured_vs_predicted`.
     """
     ax = _axes(ax)
     markers = {"your runs": "o", "paper Table 8": "s"}
@@ -264,7 +265,7 @@ def plot_runs(frame: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ticks: before fine-tuning).
 
     Args:
-        frame: `planner.reports.report.runs_table` (one scale).
+        frame: `planner.reports.runs.runs_table` (one scale).
     """
     ax = _axes(ax, figsize=(7.2, 4.2))
     domains = list(dict.fromkeys(frame["domain"]))

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from domains.errors import SpecplanError
+from strategies.mixture import SELECTIONS  # Table 5
 
 if TYPE_CHECKING:
     from planner.costing.budget import Budget, ComputeBudget
@@ -37,7 +38,6 @@ __all__ = ["Candidate", "Knob", "PlanContext"]
 
 _PROBE = 1e9  # tokens used to probe estimate_cost's (linear) FLOPs per token
 MIXTURE_EXPERTS = (16, 64)  # the expert counts with numbers (Table 8, Table 5)
-SELECTIONS = ("most_frequent", "best_loss", "finetune_all")  # Table 5
 
 
 class _PretrainTokens(TypedDict, total=False):
@@ -323,14 +323,14 @@ class PlanContext:
 
     def useful_flops(self, name: str, part: str = "pretraining") -> float:
         """FLOPs beyond which the performance model predicts no gain."""
-        from planner.performance.perfdata import _flops_from_gpuh
+        from planner.performance.perfdata import flops_from_gpuh
 
         gpuh = self.model.compute_range(name, part=part, scale=self.scale_name)[1]
         if part == "teacher":
-            return _flops_from_gpuh(name, "pretraining", gpuh, self.scale_name, teacher=True)
+            return flops_from_gpuh(name, "pretraining", gpuh, self.scale_name, teacher=True)
         bucket = "specialization" if name == "importance_sampling" else "pretraining"
         owner = "small" if part == "student" else name
-        return _flops_from_gpuh(owner, bucket, gpuh, self.scale_name)
+        return flops_from_gpuh(owner, bucket, gpuh, self.scale_name)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, name: str, knobs: Mapping[str, Any]) -> Candidate:

@@ -241,7 +241,7 @@ def recommend(budget: Budget, *, runs: Any = None, storage: str | None = None,
 
     Args:
         budget: the budgets (`planner.costing.budget.Budget`).
-        runs: measured runs (a frame with `planner.performance.perfmodel.RUN_COLUMNS`).
+        runs: measured runs (a frame with `planner.performance.perfmodel.FIT_COLUMNS`).
         storage: an Optuna storage URL to read runs from (ignored when `runs` is given).
         model: a fitted performance model (default: fitted here on tables + runs).
         seed: the optimizer's seed (same inputs and seed, same recommendation).
@@ -462,11 +462,11 @@ def _reason_importance_sampling(per: dict[str, Candidate], best: Candidate,
         return out
     margin = is_c.ppl - best.ppl
     # what importance sampling needs per domain for its measured result, on this device
-    from planner.performance.perfdata import _flops_from_gpuh
+    from planner.performance.perfdata import flops_from_gpuh
 
     top = ctx.model.compute_range("importance_sampling", scale=ctx.scale_name)[1]
     full = ctx.cost_model.price(
-        _flops_from_gpuh("importance_sampling", "specialization", top, ctx.scale_name),
+        flops_from_gpuh("importance_sampling", "specialization", top, ctx.scale_name),
         n_params=is_c.cost.inference_params).gpu_hours
     if n > 1 and best.strategy in _SHARED and full * n > best.cost.pretraining.gpu_hours:
         out.append(

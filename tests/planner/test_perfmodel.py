@@ -10,7 +10,7 @@ import pytest
 
 from planner.exceptions import NotFittedError, RunsFrameError
 from planner.performance.perfmodel import (
-    RUN_COLUMNS,
+    FIT_COLUMNS,
     TABLE_STRATEGIES,
     PerformanceModel,
     leave_one_out_table8,
@@ -195,7 +195,7 @@ def test_runs_frame_validation() -> None:
     bad = pd.DataFrame([{"strategy": "small", "scale": "paper"}])
     with pytest.raises(RunsFrameError, match="lacks column"):
         PerformanceModel().fit(bad)
-    assert set(RUN_COLUMNS) >= {"strategy", "scale", "test_ppl"}
+    assert set(FIT_COLUMNS) >= {"strategy", "scale", "test_ppl"}
     with pytest.raises(NotFittedError):
         PerformanceModel().predict("small", n_domain_tokens=1e6)
 

@@ -13,12 +13,12 @@ import pandas as pd  # noqa: E402
 
 from planner.performance.perfmodel import PerformanceModel  # noqa: E402
 from planner.reports import plots  # noqa: E402
-from planner.reports.report import (  # noqa: E402
+from planner.costing import default_budget  # noqa: E402
+from planner.reports import (  # noqa: E402
     budget_curves,
     cluster_histograms,
     cluster_table,
     decision_map,
-    default_budget,
     domain_costs,
     measured_domain_costs,
     measured_vs_predicted,

@@ -1,4 +1,4 @@
-"""planner.reports.render and `specplan report`: a self-contained HTML file, a PDF with every
+"""planner.reports (html, pdf, render) and `specplan report`: a self-contained HTML file, a PDF with every
 figure, and user-supplied names escaped."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from planner.performance.perfmodel import PerformanceModel  # noqa: E402
-from planner.reports.render import figures, render_html, write_report  # noqa: E402
-from planner.reports.report import Report, build_report  # noqa: E402
+from planner.reports import Report, build_report, render_html, write_report  # noqa: E402
+from planner.reports.figures import figures  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +39,9 @@ def written(report: Report, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 @pytest.fixture
 def no_figures(monkeypatch: pytest.MonkeyPatch) -> None:
     """For tests about text and plumbing: skip drawing the figures."""
-    import planner.reports.render
+    import planner.reports.figures
 
-    monkeypatch.setattr(planner.reports.render, "figures", lambda report: [])
+    monkeypatch.setattr(planner.reports.figures, "figures", lambda report: [])
 
 
 def test_html_is_self_contained_with_every_figure(report: Report,
@@ -132,8 +132,7 @@ def test_reporting_never_imports_torch() -> None:
 
     code = (
         "import sys, matplotlib; matplotlib.use('Agg'); import pandas as pd\n"
-        "from planner.reports.report import build_report\n"
-        "from planner.reports.render import render_html\n"
+        "from planner.reports import build_report, render_html\n"
         "r = build_report(runs=pd.DataFrame(columns=['run_key', 'scale', 'test_ppl']),\n"
         "                 n_points=2, loo=False)\n"
         "assert 'Recommended: ' in render_html(r)\n"

@@ -1,4 +1,4 @@
-"""planner.reports.report: the report's frames, on synthetic runs and the reference tables."""
+"""planner.reports (report, runs, planning, clusters, model_check, provenance): the report's frames, on synthetic runs and the reference tables."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 
 from planner.performance.perfmodel import PerformanceModel
-from planner.reports.report import (
+from planner.costing import default_budget
+from planner.reports import (
     DIFFUSE_NORMALIZED_ENTROPY,
     budget_curves,
     build_report,
     cluster_histograms,
     cluster_table,
     decision_map,
-    default_budget,
     domain_costs,
     measured_domain_costs,
     measured_vs_predicted,
@@ -193,7 +193,7 @@ def test_build_report_gathers_every_frame(runs_frame: pd.DataFrame,
 
 
 def test_diffuse_warning_is_judged_on_the_finest_histogram(make_run_record) -> None:
-    from planner.reports.report import _cluster_notes
+    from planner.reports import cluster_notes
 
     # news: flat over the experts' 4 clusters (too coarse to judge), concentrated over 16;
     # legal: flat over 16 clusters
@@ -207,5 +207,5 @@ def test_diffuse_warning_is_judged_on_the_finest_histogram(make_run_record) -> N
     clusters = cluster_table(pd.DataFrame(rows))
     assert len(clusters) == 3
     assert clusters.diffuse.tolist() == [False, False, True]  # k = 4 never flags
-    notes = _cluster_notes(clusters)
+    notes = cluster_notes(clusters)
     assert len(notes) == 1 and "'legal'" in notes[0] and "k=16" in notes[0]

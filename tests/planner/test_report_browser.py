@@ -157,8 +157,8 @@ def test_report_renders_in_chromium(runs_frame: pd.DataFrame, tmp_path: Path) ->
     from PIL import Image
 
     from planner.performance.perfmodel import PerformanceModel
-    from planner.reports.render import figures, write_html
-    from planner.reports.report import build_report
+    from planner.reports import build_report, write_html
+    from planner.reports.figures import figures
 
     report = build_report(runs=runs_frame, model=PerformanceModel().fit(), n_points=3,
                           loo=False, title="browser <check>")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from typing import Any
 
 from domains.errors import SpecplanError
+from planner.reports.formatting import fmt_number
+
+__all__ = ["add_json", "add_storage", "fmt_number", "parse_params", "parse_value", "split_list"]
 
 
 def add_storage(parser: argparse.ArgumentParser) -> None:
@@ -47,11 +49,3 @@ def split_list(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def fmt_number(value: Any, spec: str = ".2f", missing: str = "n/a") -> str:
-    """`value` formatted with `spec`, or `missing` when it is absent, NaN or not a number
-    (a stored run's optional measurement)."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return missing
-    return missing if math.isnan(x) else format(x, spec)

@@ -12,18 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 
-UNITS_HELP = ("FLOPs (4e18), GPU-hours on --accelerator (400gpuh, '400 GPUh') or dollars "
-              "at --price-per-hour ($1200)")
+from planner.cli.budget_flags import add_budget_arguments, budget_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    # let "--pretraining-budget -400gpuh" reach our validation (one clear line naming the
-    # flag) instead of argparse's "expected one argument": a word starting with "-" and a
-    # digit, ".", "inf" or "nan" is a value here, never an option
-    parser._negative_number_matcher = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
     parser.epilog = """\
 examples (the paper's decision rules, Fig. 1):
   specplan recommend --pretraining-budget 650gpuh --specialization-budget 2gpuh \\
@@ -33,28 +27,7 @@ examples (the paper's decision rules, Fig. 1):
   specplan recommend --pretraining-budget 650gpuh --specialization-budget 0.5gpuh \\
                      --inference-budget 126M --domain-tokens 8M --domains 50  # -> mixture / PN
 """
-    g = parser.add_argument_group("budgets (the paper's four variables)")
-    g.add_argument("--pretraining-budget", required=True, metavar="AMOUNT",
-                   help=f"compute spent once, shared by every domain: {UNITS_HELP}")
-    g.add_argument("--specialization-budget", required=True, metavar="AMOUNT",
-                   help=f"compute per domain, after its data arrives: {UNITS_HELP}")
-    g.add_argument("--inference-budget", required=True, metavar="CAP",
-                   help="cap on the served model: parameters (126M, 1.2B, 771000000) or "
-                        "forward FLOPs per token (2.6e8flops/token)")
-    g.add_argument("--domain-tokens", required=True, metavar="TOKENS",
-                   help="in-domain training tokens per domain (1M, 8M, 64e6)")
-    g.add_argument("--domains", default="1", metavar="N",
-                   help="number of domains N; total = pretraining + N x specialization "
-                        "(paper Eq. 1; default 1)")
-    g.add_argument("--total-budget", default=None, metavar="AMOUNT",
-                   help="optional cap on pretraining + N x specialization, same units")
-    h = parser.add_argument_group("hardware and prices")
-    h.add_argument("--accelerator", default="A100", metavar="NAME",
-                   help="what a GPU-hour is: A100 (the paper's, default), H100, or cpu "
-                        "(this machine, measured once)")
-    h.add_argument("--price-per-hour", default=None, metavar="USD",
-                   help="dollars per device-hour for $ budgets and costs (default: A100 "
-                        "$2.00, H100 $3.00, cpu $0.10)")
+    add_budget_arguments(parser)
     s = parser.add_argument_group("search")
     s.add_argument("--storage", default=None, metavar="URL",
                    help="Optuna storage URL of measured runs to fit on as well "
@@ -85,15 +58,10 @@ def _int(text: str, flag: str, minimum: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from planner.costing.budget import Budget
     from planner.search.optimizer import DEFAULT_TRIALS
     from planner.search.recommend import recommend
 
-    budget = Budget.from_strings(
-        pretraining=args.pretraining_budget, specialization=args.specialization_budget,
-        inference=args.inference_budget, domain_tokens=args.domain_tokens,
-        domains=args.domains, total=args.total_budget, accelerator=args.accelerator,
-        price_per_hour=args.price_per_hour)
+    budget = budget_from_args(args)
     seed = _int(args.seed, "--seed", 0)
     trials = DEFAULT_TRIALS if args.trials is None else _int(args.trials, "--trials", 0)
     strategies = ([s.strip() for s in args.strategies.split(",") if s.strip()]

@@ -13,57 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 
+from planner.cli.budget_flags import add_budget_arguments, budget_from_args
 from planner.cli.commands._common import add_storage, split_list
-
-
-def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
-    """Optional budget flags; defaults come from `planner.reports.report.DEFAULT_SCENARIO`."""
-    from planner.reports.report import DEFAULT_SCENARIO as D
-
-    g = parser.add_argument_group(
-        "budget scenario (defaults: the paper's setting; see `specplan recommend --help`)")
-    g.add_argument("--pretraining-budget", default=None, metavar="AMOUNT",
-                   help=f"compute spent once (default {D['pretraining']})")
-    g.add_argument("--specialization-budget", default=None, metavar="AMOUNT",
-                   help=f"compute per domain (default {D['specialization']})")
-    g.add_argument("--inference-budget", default=None, metavar="CAP",
-                   help=f"cap on the served model (default {D['inference']})")
-    g.add_argument("--domain-tokens", default=None, metavar="TOKENS",
-                   help=f"in-domain training tokens per domain (default {D['domain_tokens']})")
-    g.add_argument("--n-domains", "--domains", dest="n_domains", default=None, metavar="N",
-                   help=f"number of domains N (default {D['domains']})")
-    g.add_argument("--total-budget", default=None, metavar="AMOUNT",
-                   help="optional cap on pretraining + N x specialization")
-    g.add_argument("--accelerator", default=None, metavar="NAME",
-                   help=f"A100, H100 or cpu (default {D['accelerator']})")
-    g.add_argument("--price-per-hour", default=None, metavar="USD",
-                   help="dollars per device-hour")
-
-
-def budget_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from planner.costing.budget import Budget
-    from planner.reports.report import DEFAULT_SCENARIO as D
-
-    def pick(value: str | None, key: str) -> str:
-        return D[key] if value is None else value
-
-    return Budget.from_strings(
-        pretraining=pick(args.pretraining_budget, "pretraining"),
-        specialization=pick(args.specialization_budget, "specialization"),
-        inference=pick(args.inference_budget, "inference"),
-        domain_tokens=pick(args.domain_tokens, "domain_tokens"),
-        domains=pick(args.n_domains, "domains"), total=args.total_budget,
-        accelerator=pick(args.accelerator, "accelerator"),
-        price_per_hour=args.price_per_hour)
+from planner.costing.scenario import DEFAULT_SCENARIO
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    import re
-
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    # "--pretraining-budget -400gpuh" must reach the budget parser (one line naming the
-    # flag), not argparse's "expected one argument" (as in `specplan recommend`)
-    parser._negative_number_matcher = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
     parser.epilog = __doc__.split("\n\n", 1)[1]
     parser.add_argument("--out", default="report", metavar="DIR",
                         help="folder for report.html / report.pdf (default: report/)")
@@ -79,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print the written paths and the recommendation as JSON")
     add_storage(parser)
-    add_budget_arguments(parser)
+    add_budget_arguments(parser, defaults=DEFAULT_SCENARIO)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise SpecplanError(f"--format {args.format!r}: choose from {', '.join(FORMATS)}")
     if args.grid < 2:
         raise SpecplanError(f"--grid: must be at least 2, got {args.grid}")
-    budget = budget_from_args(args)
+    budget = budget_from_args(args, defaults=DEFAULT_SCENARIO)
     report = build_report(storage=args.storage, budget=budget, title=args.title,
                           scales=split_list(args.scales) if args.scales else None,
                           n_points=args.grid, seed=args.seed)

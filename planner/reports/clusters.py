@@ -1,0 +1,100 @@
+"""The domain-clusters section: each domain's cluster histogram, entropy and top-cluster
+share as recorded by the runs that cluster (the paper's Tables 9-10), and a warning for a
+diffuse domain (§5.3: on the two highest-entropy domains neither SLM-mix nor SLM-pn beats
+SLM). pandas and numpy only; no torch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from planner.reports.common import mapping_cell
+
+__all__ = ["DIFFUSE_MIN_K", "DIFFUSE_NORMALIZED_ENTROPY", "DIFFUSE_TOP_SHARE",
+           "cluster_histograms", "cluster_notes", "cluster_table"]
+
+#: A domain is flagged diffuse when its histogram's entropy is at least this share of the
+#: maximum (ln k) *and* ...  At k = 16 the paper's Table 10 gives wikipedia 1.73 / ln 16 =
+#: 0.62 and openwebtext2 0.79 (the two domains where mixtures and PN lose to SLM, §5.3)
+#: against 0.15-0.57 for the other Pile domains, and c4 itself 0.98.
+DIFFUSE_NORMALIZED_ENTROPY = 0.6
+#: ... its most frequent cluster holds less than this share of its documents (Table 9 at
+#: k = 16: wikipedia .58, openwebtext2 .35). With few clusters the entropy share alone
+#: flags too much: at k = 4 a domain with 65% of its documents in one cluster still has
+#: 70% of the maximum entropy, yet one expert covers most of it.
+DIFFUSE_TOP_SHARE = 0.6
+#: ... and only with at least this many clusters: the paper's evidence is at k = 16 and
+#: above, and at k = 4 its Table 9 does not separate the diffuse domains (wikipedia .71,
+#: openwebtext2 .53 against freelaw .48, europarl .52).
+DIFFUSE_MIN_K = 8
+
+
+def cluster_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Each domain's cluster statistics, as recorded by the runs that cluster (one row per
+    scale x domain x k; the first run that recorded it).
+
+    Columns: ``scale``, ``domain``, ``k``, ``strategy`` (that recorded it), ``entropy``
+    (nats), ``normalized_entropy`` (entropy / ln k, 1 = uniform), ``top_share``,
+    ``histogram`` (list of k shares), ``diffuse`` and ``warning``.
+    """
+    cols = ["scale", "domain", "k", "strategy", "entropy", "normalized_entropy",
+            "top_share", "histogram", "diffuse", "warning"]
+    rows, seen = [], set()
+    if runs is not None and len(runs):
+        for rec in runs.to_dict("records"):
+            info = mapping_cell(rec.get("info"))
+            hist = info.get("cluster_histogram")
+            if not isinstance(hist, (list, tuple)) or len(hist) < 2:
+                continue
+            p = np.asarray(hist, dtype=float)
+            if not np.isfinite(p).all() or p.sum() <= 0:
+                continue
+            p = p / p.sum()
+            k = len(p)
+            key = (rec.get("scale"), rec.get("domain"), k)
+            if key in seen:
+                continue
+            seen.add(key)
+            nz = p[p > 0]
+            ent = float(-(nz * np.log(nz)).sum())  # nats, as Table 10
+            norm = ent / math.log(k)
+            top = float(p.max())
+            diffuse = (k >= DIFFUSE_MIN_K and norm >= DIFFUSE_NORMALIZED_ENTROPY
+                       and top < DIFFUSE_TOP_SHARE)
+            rows.append({"scale": key[0], "domain": key[1], "k": k,
+                         "strategy": rec.get("strategy"), "entropy": ent,
+                         "normalized_entropy": norm, "top_share": top,
+                         "histogram": p.tolist(), "diffuse": diffuse,
+                         "warning": _diffuse_warning(str(key[1]), k, ent, norm, top)
+                         if diffuse else ""})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _diffuse_warning(domain: str, k: int, ent: float, norm: float, top: float) -> str:
+    return (f"domain {domain!r} is diffuse at k={k}: entropy {ent:.2f} nats "
+            f"({norm:.0%} of the maximum), top cluster {top:.0%} of its documents. "
+            "Mixtures and projected networks condition on one cluster: on the paper's two "
+            "most diffuse domains (wikipedia, openwebtext2) neither beat a plain SLM "
+            "(§5.3, Table 10); prefer small or importance_sampling.")
+
+
+def cluster_notes(clusters: pd.DataFrame) -> list[str]:
+    """At most one diffuse-domain warning per scale x domain, judged on the finest
+    histogram recorded (the largest k: e.g. importance sampling's 16 clusters rather than
+    the mixture's 4 experts at the demo scale)."""
+    notes = []
+    for _, g in clusters.groupby(["scale", "domain"], sort=False):
+        row = g.sort_values("k").iloc[-1]
+        if row["diffuse"]:
+            notes.append(row["warning"])
+    return notes
+
+
+def cluster_histograms(clusters: pd.DataFrame) -> pd.DataFrame:
+    """`cluster_table`'s histograms in long form: scale, domain, k, cluster, share."""
+    rows = [{"scale": r.scale, "domain": r.domain, "k": r.k, "cluster": i, "share": float(s)}
+            for r in clusters.itertuples() for i, s in enumerate(r.histogram)]
+    return pd.DataFrame(rows, columns=["scale", "domain", "k", "cluster", "share"])

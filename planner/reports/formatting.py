@@ -1,0 +1,141 @@
+"""Text for people: how the report's tables show their cells (shared by the HTML page, the
+PDF pages and the CLI's printed tables). No torch, no matplotlib.
+
+    >>> from planner.reports.formatting import fmt_number, format_cell
+    >>> fmt_number(float("nan")), fmt_number(329.591), format_cell(3.2e11, "flops")
+    ('n/a', '329.59', '3.2e+11')
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from planner.costing.budget import Budget
+
+__all__ = ["TABLE_COLUMNS", "UNIT_LABELS", "budget_items", "fmt_number", "format_cell",
+           "table_headers", "table_rows"]
+
+
+#: how each budget unit is named in headers and axis labels
+UNIT_LABELS = {"gpu_hours": "GPU-hours", "usd": "US dollars", "flops": "FLOPs"}
+
+
+def fmt_number(value: Any, spec: str = ".2f", missing: str = "n/a") -> str:
+    """`value` formatted with `spec`, or `missing` when it is absent, NaN or not a number
+    (a stored run's optional measurement)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return missing
+    return missing if math.isnan(x) else format(x, spec)
+
+
+def format_cell(value: Any, kind: str = "") -> str:
+    """One cell as text: FLOPs in scientific notation, perplexities to 2 decimals."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    try:
+        import pandas as pd
+
+        if value is pd.NA:
+            return ""
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if kind == "flops":
+        return f"{float(value):.3g}"
+    if kind == "ppl":
+        return f"{float(value):.2f}"
+    if kind == "pct":
+        return f"{float(value):.1f}%"
+    if kind == "share":
+        return f"{float(value):.0%}"
+    if kind == "params":
+        from planner.costing.budget import format_params
+
+        return format_params(float(value))
+    if kind == "int":
+        return f"{int(value):,}"
+    if kind == "s":
+        return f"{float(value):.0f}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+# (column, header, kind) per table
+TABLE_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
+    "recommendation_frame": [
+        ("rank", "#", ""), ("strategy", "strategy", ""), ("paper_name", "paper", ""),
+        ("predicted_ppl", "predicted ppl", "ppl"), ("low", "low", "ppl"),
+        ("high", "high", "ppl"), ("status", "status", ""),
+        ("total", "total over N domains ({unit})", "g"),
+        ("reason", "why", "")],
+    "summary": [
+        ("scale", "scale", ""), ("rank", "rank", ""), ("strategy", "strategy", ""),
+        ("paper_name", "paper", ""), ("n_domains", "domains", "int"),
+        ("macro_ppl", "macro ppl", "ppl"),
+        ("macro_ppl_before_finetune", "before fine-tuning", "ppl"),
+        ("pretraining_flops", "pretraining FLOPs", "flops"),
+        ("specialization_flops", "specialization FLOPs / domain", "flops"),
+        ("inference_params", "served params", "params"), ("within_cap", "within cap", ""),
+        ("wall_s", "wall s", "s")],
+    "runs": [
+        ("scale", "scale", ""), ("strategy", "strategy", ""), ("domain", "domain", ""),
+        ("test_ppl", "test ppl", "ppl"), ("test_ppl_before_finetune", "before ft", "ppl"),
+        ("finetune_gain_pct", "ft gain", "pct"),
+        ("pretraining_flops", "pretraining FLOPs", "flops"),
+        ("specialization_flops", "specialization FLOPs", "flops"),
+        ("inference_params", "served params", "params"),
+        ("inference_flops_per_token", "FLOPs / token", "flops"), ("wall_s", "wall s", "s"),
+        ("n_runs", "runs", "int")],
+    "clusters": [
+        ("scale", "scale", ""), ("domain", "domain", ""), ("k", "k", "int"),
+        ("entropy", "entropy (nats)", "ppl"), ("normalized_entropy", "of max", "share"),
+        ("top_share", "top cluster", "share"), ("diffuse", "diffuse", ""),
+        ("strategy", "recorded by", "")],
+    "measured_vs_predicted": [
+        ("scale", "scale", ""), ("strategy", "strategy", ""), ("domain", "domain", ""),
+        ("measured", "measured", "ppl"), ("predicted", "predicted", "ppl"),
+        ("low", "low", "ppl"), ("high", "high", "ppl"), ("in_band", "in band", ""),
+        ("error_pct", "error", "pct"), ("method", "method", "")],
+    "provenance": [
+        ("domain", "domain", ""), ("source", "source", ""), ("licence", "licence", ""),
+        ("documents", "documents (train / valid / test)", ""),
+        ("provenance", "provenance", "")],
+}
+
+
+def table_rows(frame: pd.DataFrame, spec: Sequence[tuple[str, str, str]]) -> list[list[str]]:
+    cols = [c for c, _, _ in spec if c in frame.columns]
+    kinds = {c: k for c, _, k in spec}
+    return [[format_cell(v, kinds[c]) for c, v in zip(cols, row, strict=True)]
+            for row in frame[cols].itertuples(index=False, name=None)]
+
+
+def table_headers(frame: pd.DataFrame, spec: Sequence[tuple[str, str, str]]) -> list[str]:
+    unit = ""
+    if "unit" in frame.columns and len(frame):
+        unit = UNIT_LABELS.get(str(frame["unit"].iloc[0]), str(frame["unit"].iloc[0]))
+    return [h.replace("{unit}", unit) for c, h, _ in spec if c in frame.columns]
+
+
+
+def budget_items(budget: Budget) -> list[tuple[str, str]]:
+    """The budget scenario as (label, value) pairs, in the paper's order."""
+    b = budget
+    return [("pretraining (once)", str(b.pretraining)),
+            ("specialization (per domain)", str(b.specialization)),
+            ("inference cap", str(b.inference)),
+            ("domain data", f"{b.n_domain_tokens / 1e6:g}M tokens per domain"),
+            ("domains", str(b.n_domains)),
+            ("total cap", str(b.total) if b.total is not None else "none"),
+            ("accelerator", b.accelerator)]
