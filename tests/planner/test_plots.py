@@ -11,9 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from planner.performance.perfmodel import PerformanceModel  # noqa: E402
-from planner.reports import plots  # noqa: E402
 from planner.costing import default_budget  # noqa: E402
+from planner.performance.perfmodel import PerformanceModel  # noqa: E402
 from planner.reports import (  # noqa: E402
     budget_curves,
     cluster_histograms,
@@ -22,6 +21,7 @@ from planner.reports import (  # noqa: E402
     domain_costs,
     measured_domain_costs,
     measured_vs_predicted,
+    plots,  # noqa: E402
     runs_table,
 )
 

@@ -1,5 +1,5 @@
-"""planner.reports (html, pdf, render) and `specplan report`: a self-contained HTML file, a PDF with every
-figure, and user-supplied names escaped."""
+"""planner.reports (html, pdf, render) and `specplan report`: a self-contained HTML file, a
+PDF with every figure, and user-supplied names escaped."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""planner.reports (report, runs, planning, clusters, model_check, provenance): the report's frames, on synthetic runs and the reference tables."""
+"""planner.reports (report, runs, planning, clusters, model_check, provenance): the
+report's frames, on synthetic runs and the reference tables."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from planner.performance.perfmodel import PerformanceModel
 from planner.costing import default_budget
+from planner.performance.perfmodel import PerformanceModel
 from planner.reports import (
     DIFFUSE_NORMALIZED_ENTROPY,
     budget_curves,
