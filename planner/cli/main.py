@@ -12,7 +12,9 @@ import importlib
 import importlib.util
 import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from domains.errors import SpecplanError
 
@@ -85,13 +87,44 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _show_input_warnings(command: str) -> Any:
+    """Print `InputWarning`s as one ``specplan CMD: warning: ...`` line on stderr (not
+    Python's ``file:line: InputWarning:`` form); returns the previous `showwarning`."""
+    previous = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        if category.__name__ == "InputWarning":
+            print(f"specplan {command}: warning: {message}", file=sys.stderr)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    return previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(only=_requested_command(argv))
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return 0
+    command = _requested_command(argv) or ""
+    parser = build_parser(only=command or None)
+    previous = _show_input_warnings(command)
+    try:
+        try:
+            # a ``type=`` from planner.costing.numbers raises FlagValueError (not a
+            # ValueError): one line naming the flag, no usage block
+            args = parser.parse_args(argv)
+        except SpecplanError as err:
+            print(f"specplan {command}: error: {err}", file=sys.stderr)
+            return 2
+        if not getattr(args, "command", None):
+            parser.print_help()
+            return 0
+        return _dispatch(args)
+    finally:
+        warnings.showwarning = previous
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         return int(args._run(args) or 0)
     except SpecplanError as err:
