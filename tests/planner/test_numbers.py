@@ -164,3 +164,25 @@ def test_case5_large_values_print_in_engineering_form() -> None:
     assert "Traceback" not in text
     assert "1.0e25 GPUh" in text and "1T" in text
     assert "e+" not in text and "0000000000" not in text.replace(",", "")
+
+
+@pytest.mark.parametrize(("argv", "flag"), [
+    (["run", "--strategy", "small", "--domain", "news", "--seed", "-1"], "--seed"),
+    (["run", "--strategy", "small", "--domain", "news", "--domain-tokens", "1e400"],
+     "--domain-tokens"),
+    (["run", "--strategy", "small", "--domain", "news", "--param", "lr=nan"], "--param lr"),
+    (["sweep", "--seeds", "0,1.5"], "--seeds"),
+    (["sweep", "--domain-tokens", "8,000"], "--domain-tokens"),
+    (["demo", "--workers", "0"], "--workers"),
+    (["demo", "--grid", "inf"], "--grid"),
+    (["report", "--seed", "1e20"], "--seed"),
+    (["domains", "--vocab-size", "12"], "--vocab-size"),
+    (["domains", "--clusters", "2,5"], "--clusters"),
+])
+def test_every_numeric_flag_uses_the_parser(argv: list[str], flag: str, tmp_path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    rc, out, err = _cli(argv, capsys)
+    assert rc == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"specplan {argv[0]}: error: {flag}: "), err

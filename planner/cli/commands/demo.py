@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from planner.cli.commands._common import add_storage, split_list
+from planner.cli.commands._common import add_storage, count_arg, seed_arg, split_list
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,14 +36,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-report", action="store_true", help="skip the report")
     parser.add_argument("--root", default=DEFAULT_ROOT, metavar="DIR",
                         help="artifacts, checkpoints and models (default: .specplan/)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, metavar="N",
+    parser.add_argument("--seed", type=seed_arg(), default=0)
+    parser.add_argument("--threads", type=count_arg("--threads", minimum=0, maximum=4096),
+                        default=1, metavar="N",
                         help="torch threads for training (default 1: fastest for the "
                              "demo's small models on a shared 2-core CPU; 0: every core)")
-    parser.add_argument("--workers", type=int, default=None, metavar="N",
+    parser.add_argument("--workers", type=count_arg("--workers", maximum=4096), default=None,
+                        metavar="N",
                         help="processes running strategy families side by side (default: "
                              "2, or 1 on a single core)")
-    parser.add_argument("--grid", type=int, default=12, metavar="N",
+    parser.add_argument("--grid", type=count_arg("--grid", minimum=2, maximum=1000),
+                        default=12, metavar="N",
                         help="points per axis of the report's decision map (default 12)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_storage(parser)

@@ -10,7 +10,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from domains.tokenizer import DEFAULT_VOCAB_SIZE
+from domains.tokenizer import DEFAULT_VOCAB_SIZE, MIN_VOCAB_SIZE
+from planner.cli.commands._common import count_arg
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--vocab-size",
-        type=int,
+        type=count_arg("--vocab-size", minimum=MIN_VOCAB_SIZE, maximum=10_000_000),
         default=DEFAULT_VOCAB_SIZE,
         metavar="N",
         help="vocabulary of the project tokenizer used to count tokens "
@@ -49,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument(
-        "--clusters", type=int, metavar="K",
+        "--clusters", type=count_arg("--clusters", maximum=100_000), metavar="K",
         help="also show each domain's cluster histogram entropy (nats) and top-cluster share "
         "for K k-means clusters fitted on the generic corpus (the paper's Tables 9 and 10; "
         "embeds up to 3,000 generic and 1,000 documents per domain, cached)",

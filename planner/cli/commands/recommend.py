@@ -72,16 +72,10 @@ examples (the paper's decision rules, Fig. 1):
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def _int(text: str, flag: str, minimum: int) -> int:
-    from planner.exceptions import BudgetError
+def _int(text: str, flag: str, minimum: int, maximum: int) -> int:
+    from planner.costing.numbers import parse_number
 
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        raise BudgetError(f"{flag}: expected an integer, got {text!r}") from None
-    if value < minimum:
-        raise BudgetError(f"{flag}: must be at least {minimum}, got {text!r}")
-    return value
+    return int(parse_number(text, flag=flag, integer=True, minimum=minimum, maximum=maximum))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,8 +88,11 @@ def run(args: argparse.Namespace) -> int:
         inference=args.inference_budget, domain_tokens=args.domain_tokens,
         domains=args.domains, total=args.total_budget, accelerator=args.accelerator,
         price_per_hour=args.price_per_hour)
-    seed = _int(args.seed, "--seed", 0)
-    trials = DEFAULT_TRIALS if args.trials is None else _int(args.trials, "--trials", 0)
+    from planner.costing.numbers import INT32_SEED_MAX
+
+    seed = _int(args.seed, "--seed", 0, INT32_SEED_MAX)
+    trials = (DEFAULT_TRIALS if args.trials is None
+              else _int(args.trials, "--trials", 0, 100_000))
     strategies = ([s.strip() for s in args.strategies.split(",") if s.strip()]
                   if args.strategies else None)
     if strategies is not None:

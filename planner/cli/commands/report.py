@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from planner.cli.commands._common import add_storage, split_list
+from planner.cli.commands._common import add_storage, count_arg, seed_arg, split_list
 
 
 def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,9 +73,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scales", default=None, metavar="LIST",
                         help="only runs at these scales (default: every run)")
     parser.add_argument("--title", default="specplan report")
-    parser.add_argument("--grid", default=12, type=int, metavar="N",
+    parser.add_argument("--grid", default=12, type=count_arg("--grid", minimum=2, maximum=1000),
+                        metavar="N",
                         help="points per axis of the decision map and budget curves")
-    parser.add_argument("--seed", default=0, type=int, help="optimizer seed")
+    parser.add_argument("--seed", default=0, type=seed_arg(), help="optimizer seed")
     parser.add_argument("--json", action="store_true",
                         help="print the written paths and the recommendation as JSON")
     add_storage(parser)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from planner.cli.commands._common import add_json, add_storage, fmt_number, parse_params
+from planner.cli.commands._common import (
+    add_json,
+    add_storage,
+    fmt_number,
+    parse_params,
+    seed_arg,
+    tokens_arg,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain", required=True,
                         help="biomedical | legal | news | NAME=PATH (your own files)")
     parser.add_argument("--scale", default="tiny", help="tiny | demo | paper (default: tiny)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--domain-tokens", type=int, default=None,
+    parser.add_argument("--seed", type=seed_arg(), default=0)
+    parser.add_argument("--domain-tokens", type=tokens_arg(), default=None,
                         help="in-domain training tokens to use (default: the scale's)")
     parser.add_argument("--param", action="append", metavar="KEY=VALUE",
                         help="a strategy parameter, e.g. --param selection=best_loss")

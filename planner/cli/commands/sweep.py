@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from domains.errors import SpecplanError
-from planner.cli.commands._common import add_storage, split_list
+from planner.cli.commands._common import add_storage, seeds_arg, split_list, tokens_arg
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,8 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domains", default="biomedical,legal,news",
                         help="comma-separated domains (NAME=PATH allowed)")
     parser.add_argument("--scale", default="tiny")
-    parser.add_argument("--seeds", default="0", help="comma-separated seeds (repeats)")
-    parser.add_argument("--domain-tokens", type=int, default=None)
+    parser.add_argument("--seeds", type=seeds_arg(), default=[0],
+                        help="comma-separated seeds (repeats)")
+    parser.add_argument("--domain-tokens", type=tokens_arg(), default=None)
     parser.add_argument("--root", default=None)
     parser.add_argument("--force", action="store_true")
     parser.add_argument("--quiet", action="store_true")
@@ -30,10 +30,7 @@ def run(args: argparse.Namespace) -> int:
     get_scale(args.scale)
     names = (list_strategies(available_only=True) if args.strategies == "all"
              else [strategy_registry.canonical(s) for s in split_list(args.strategies)])
-    try:
-        seeds = [int(s) for s in split_list(args.seeds)]
-    except ValueError:
-        raise SpecplanError(f"--seeds {args.seeds!r}: expected comma-separated integers") from None
+    seeds = args.seeds
     total = 0
     for seed in seeds:
         plan = RunPlan(strategies=names, domains=split_list(args.domains), scale=args.scale,
