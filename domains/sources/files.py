@@ -123,7 +123,8 @@ def _read_jsonl(
         if text_field not in obj:
             fields = ", ".join(map(str, obj)) or "none"
             raise DomainError(
-                f"{where}: no {text_field!r} field (fields: {fields}); choose one with text_field="
+                f"{where}: no {text_field!r} field (fields: {fields}); choose one with "
+                "--text-field (text_field= in Python)"
             )
         text = obj[text_field]
         if not isinstance(text, str):
@@ -148,7 +149,7 @@ def _read_csv(
             if field is not None and field not in header:
                 raise DomainError(
                     f"{path}: no column {field!r} (columns: {', '.join(header)}); "
-                    f"choose one with {what}="
+                    f"choose one with --{what.replace('_', '-')} ({what}= in Python)"
                 )
         ti = header.index(text_field)
         li = header.index(label_field) if label_field else None
@@ -182,7 +183,7 @@ def _read_parquet(
         if field is not None and field not in names:
             raise DomainError(
                 f"{path}: no column {field!r} (columns: {', '.join(names)}); "
-                f"choose one with {what}="
+                f"choose one with --{what.replace('_', '-')} ({what}= in Python)"
             )
     cols = [text_field] + ([label_field] if label_field else [])
     table = pf.read(columns=cols)

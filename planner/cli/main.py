@@ -125,8 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    from planner.cli.commands._common import json_stdout
+
     try:
-        return int(args._run(args) or 0)
+        with json_stdout(bool(getattr(args, "json", False))):
+            return int(args._run(args) or 0)
     except SpecplanError as err:
         print(f"specplan {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -13,11 +13,13 @@ same forms, ranges and one-line errors everywhere). Use the ``type=`` factories 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import re
-from collections.abc import Callable
-from typing import Any
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
 
 from domains.errors import SpecplanError
 from planner.costing.numbers import (
@@ -64,6 +66,51 @@ def tokens_arg(flag: str = "--domain-tokens") -> Callable[[str], int]:
     return convert
 
 
+#: The ``files`` source's options as command-line flags: option name -> (flag, help). Every
+#: keyword-only option of `domains.sources.files.FilesSource` except ``path`` (a test checks).
+FILES_OPTIONS: dict[str, tuple[str, str]] = {
+    "text_field": ("--text-field", "JSONL field / CSV or Parquet column holding the text "
+                                   "(default: text)"),
+    "label_field": ("--label-field", "optional JSONL field / CSV or Parquet column kept as "
+                                     "each document's label"),
+    "encoding": ("--encoding", "text encoding of the files (default: utf-8; e.g. utf-16, "
+                               "latin-1, cp1252)"),
+    "one_per_line": ("--one-per-line", "read .txt files as one document per non-blank line "
+                                       "(default: one document per file)"),
+    "licence": ("--licence", "the licence to report for the files (default: user-supplied)"),
+}
+
+
+def add_files_options(parser: argparse.ArgumentParser) -> None:
+    """Add the ``files`` source's options (`FILES_OPTIONS`) for ``--domain NAME=PATH``.
+
+    Every command that takes ``NAME=PATH`` domains calls this, and passes its domain names
+    through `domain_refs`, so the options mean the same everywhere.
+    """
+    g = parser.add_argument_group("your own files (--domain NAME=PATH)")
+    for name, (flag, text) in FILES_OPTIONS.items():
+        if name == "one_per_line":
+            g.add_argument(flag, dest=name, action="store_true", default=None, help=text)
+        else:
+            g.add_argument(flag, dest=name, default=None, metavar=name.split("_")[0].upper(),
+                           help=text)
+
+
+def files_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``files`` options given on the command line (unset ones left out)."""
+    return {k: getattr(args, k) for k in FILES_OPTIONS if getattr(args, k, None) is not None}
+
+
+def domain_refs(names: list[str], args: argparse.Namespace) -> list[str]:
+    """`names` with the command line's ``files`` options attached to each ``NAME=PATH``
+    (a `domains.DomainRef`, still a plain string to every caller); built-in names unchanged.
+    """
+    from domains import DomainRef
+
+    opts = files_options(args)
+    return [DomainRef(n, **opts) if opts and "=" in n else n for n in names]
+
+
 def add_storage(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", default=None, metavar="URL",
                         help="Optuna storage URL of the results store "
@@ -71,7 +118,59 @@ def add_storage(parser: argparse.ArgumentParser) -> None:
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    """``--json``: stdout holds exactly one JSON document (`emit_json`); everything else the
+    command prints (progress, log lines, warnings) goes to stderr (`planner.cli.main`)."""
+    parser.add_argument("--json", action="store_true",
+                        help="machine-readable output: one JSON document on stdout, "
+                             "progress and messages on stderr")
+
+
+# the real stdout while a --json command runs with sys.stdout pointed at stderr
+_JSON_OUT: list[TextIO] = []
+
+
+@contextlib.contextmanager
+def json_stdout(enabled: bool) -> Iterator[None]:
+    """While `enabled`, ``print`` and every library writing to ``sys.stdout`` (tqdm.write,
+    transformers) write to stderr; only `emit_json` reaches the real stdout."""
+    if not enabled:
+        yield
+        return
+    _JSON_OUT.append(sys.stdout)
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout = _JSON_OUT.pop()
+
+
+def jsonable(obj: Any) -> Any:
+    """`obj` as strict JSON values: NaN and infinities -> None (JSON has neither; ``jq`` and
+    most parsers reject Python's ``NaN``), tuples -> lists, numpy scalars -> numbers, paths
+    and other objects -> their ``str``."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in obj]
+    item = getattr(obj, "item", None)  # numpy / torch scalars
+    if callable(item) and getattr(obj, "shape", None) == ():
+        return jsonable(item())
+    to_dict = getattr(obj, "to_dict", None)
+    if callable(to_dict):
+        return jsonable(to_dict())
+    return str(obj)
+
+
+def emit_json(obj: Any) -> None:
+    """Write `obj` as the command's one JSON document to the real stdout (strict JSON: see
+    `jsonable`)."""
+    out = _JSON_OUT[-1] if _JSON_OUT else sys.stdout
+    out.write(json.dumps(jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    out.flush()
 
 
 # a value that starts like a number (digits, a sign, a dot or comma before a digit, nan/inf)

@@ -11,7 +11,6 @@ naming its flag, with exit status 2. Importing this module never imports torch.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 
 UNITS_HELP = ("FLOPs (4e18), GPU-hours on --accelerator (400gpuh, '400 GPUh') or dollars "
@@ -103,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
                     scale=args.scale, strategies=strategies,
                     objectives="ppl+cost" if args.pareto else "ppl")
     if args.json:
-        print(json.dumps(rec.to_dict(), indent=2))
+        from planner.cli.commands._common import emit_json
+
+        emit_json(rec.to_dict())
     else:
         print(rec.format())
     return 0

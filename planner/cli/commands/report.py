@@ -11,9 +11,14 @@ default scenario's value (400 GPUh, 2 GPUh, 126M, 8M tokens, 7 domains, A100).
 from __future__ import annotations
 
 import argparse
-import json
 
-from planner.cli.commands._common import add_storage, count_arg, seed_arg, split_list
+from planner.cli.commands._common import (
+    add_storage,
+    count_arg,
+    emit_json,
+    seed_arg,
+    split_list,
+)
 
 
 def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,9 +106,9 @@ def run(args: argparse.Namespace) -> int:
     paths = write_report(report, args.out, formats=formats)
     if args.json:
         rec = report.recommendation
-        print(json.dumps({"paths": [str(p) for p in paths], "n_results": len(report.runs),
-                          "recommendation": rec.to_dict() if rec is not None else None,
-                          "notes": report.notes}, indent=2))
+        emit_json({"paths": [str(p) for p in paths], "n_results": len(report.runs),
+                   "recommendation": rec.to_dict() if rec is not None else None,
+                   "notes": report.notes})
         return 0
     rec = report.recommendation
     if rec is not None:

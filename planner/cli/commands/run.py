@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from planner.cli.commands._common import (
+    add_files_options,
     add_json,
     add_storage,
+    domain_refs,
+    emit_json,
     fmt_number,
     parse_params,
     seed_arg,
@@ -30,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for artifacts, checkpoints and models (default: .specplan)")
     parser.add_argument("--force", action="store_true", help="redo a finished run")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_files_options(parser)
     add_storage(parser)
     add_json(parser)
 
@@ -41,13 +44,14 @@ def run(args: argparse.Namespace) -> int:
 
     name = strategy_registry.canonical(args.strategy)
     get_scale(args.scale)  # validate before any work
-    plan = RunPlan(strategies=[name], domains=[args.domain], scale=args.scale, seed=args.seed,
+    domains = domain_refs([args.domain], args)  # --text-field & co. ride along NAME=PATH
+    plan = RunPlan(strategies=[name], domains=domains, scale=args.scale, seed=args.seed,
                    params={name: parse_params(args.param)}, n_domain_tokens=args.domain_tokens,
                    storage=args.storage, root=args.root, force=args.force,
                    progress=not args.quiet)
     records = run_plan(plan)
     if args.json:
-        print(json.dumps(records, indent=2, default=repr))
+        emit_json(records)
         return 0
     for r in records:
         before = fmt_number(r["test_ppl_before_finetune"])

@@ -10,10 +10,9 @@ Reads the store only: no torch import, no training.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from planner.cli.commands._common import add_json, add_storage, fmt_number, split_list
+from planner.cli.commands._common import add_json, add_storage, emit_json, fmt_number, split_list
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"wrote {n} run(s) to {args.export}")
     if args.json:
-        print(json.dumps(runs.to_dict(orient="records"), indent=1, default=repr))
+        emit_json(runs.to_dict(orient="records"))
     elif not args.export:
         print(format_runs(runs))
     return 0
