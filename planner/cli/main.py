@@ -8,6 +8,7 @@ subcommand module registers itself in `COMMANDS` with an `add_arguments(parser)`
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import importlib.util
 import os
@@ -87,6 +88,23 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM,
+                 errno.EFBIG, errno.ENAMETOOLONG}
+
+
+def _store_write_error(err: BaseException) -> str | None:
+    """One line for a results store that cannot be written (SQLite through SQLAlchemy and
+    Optuna: a full disk, a read-only file), else None."""
+    text = str(err)
+    for needle, why in (("database or disk is full", "no space left on device"),
+                        ("readonly database", "the database is read-only"),
+                        ("unable to open database file", "cannot open the database file")):
+        if needle in text:
+            return (f"the results store cannot be written: {why}; finished runs are kept "
+                    "(free space or use --storage to choose another store)")
+    return None
+
+
 def _show_input_warnings(command: str) -> Any:
     """Print `InputWarning`s as one ``specplan CMD: warning: ...`` line on stderr (not
     Python's ``file:line: InputWarning:`` form); returns the previous `showwarning`."""
@@ -132,6 +150,22 @@ def _dispatch(args: argparse.Namespace) -> int:
             return int(args._run(args) or 0)
     except SpecplanError as err:
         print(f"specplan {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        # a write that did not go through domains.atomic (a library's own file): still one
+        # line naming the path; other OS errors are bugs and keep their traceback
+        if err.errno not in _WRITE_ERRNOS:
+            raise
+        from domains.atomic import WriteError
+
+        where = err.filename or "a file"
+        print(f"specplan {args.command}: error: {WriteError(where, err)}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        message = _store_write_error(err)
+        if message is None:
+            raise
+        print(f"specplan {args.command}: error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `specplan ... | head`: the reader left; not an error
         try:

@@ -350,8 +350,9 @@ def _log_failure(root: Path, strategy: str, domain: str, err: BaseException) -> 
     from domains.cache import file_stem
 
     path = root / "logs" / f"{file_stem(f'{strategy}-{domain}', limit=200)}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
+    from domains.atomic import atomic_write_text
+
+    atomic_write_text(path, "".join(traceback.format_exception(err)))
     return path
 
 

@@ -396,9 +396,10 @@ def _html_figure(spec: FigureSpec) -> str:
 
 def write_html(report: Report, path: str | Path) -> Path:
     """Write `render_html` to `path` (UTF-8); returns the path."""
+    from domains.atomic import atomic_write_text
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(report), encoding="utf-8")
+    atomic_write_text(path, render_html(report))  # never a truncated report.html
     return path
 
 
@@ -453,8 +454,9 @@ def write_pdf(report: Report, path: str | Path) -> Path:
     from matplotlib.backends.backend_pdf import PdfPages
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
+    from domains.atomic import atomic_open
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     intro = [f"Generated {report.generated}"
              + (f" from {report.storage}" if report.storage else ""), "",
              "Budget scenario:"]
@@ -476,7 +478,7 @@ def write_pdf(report: Report, path: str | Path) -> Path:
         if name == "measured_vs_predicted" and len(frame):
             frame = frame[frame["source"] == "your runs"]
         pages += _text_pages(title, _text_table(frame, name), wrap=False)
-    with PdfPages(path) as pdf:
+    with atomic_open(path, "wb") as f, PdfPages(f) as pdf:
         for lines in pages:
             _draw_text_page(pdf, lines)
         for spec in figures(report):
@@ -520,6 +522,7 @@ def write_report(report: Report, out: str | Path, *,
 def write_tables(report: Report, folder: str | Path) -> list[Path]:
     """Every table of the report as ``<folder>/<name>.csv`` (the numbers behind the
     figures, for a spreadsheet); nested cells (lists, dicts) as JSON. Returns the paths."""
+    from domains.atomic import atomic_write_text
     from planner.experiments.store import json_cells
 
     folder = Path(folder)
@@ -527,6 +530,6 @@ def write_tables(report: Report, folder: str | Path) -> list[Path]:
     paths = []
     for name, frame in report.frames().items():
         path = folder / f"{name}.csv"
-        json_cells(frame).to_csv(path, index=False)
+        atomic_write_text(path, json_cells(frame).to_csv(index=False))
         paths.append(path)
     return paths
