@@ -423,9 +423,11 @@ def run_demo(cfg: DemoConfig | None = None, *, echo: Callable[[str], None] = pri
              f"{best.strategy} (macro perplexity {best.macro_ppl:.2f}).")
     echo("")
     b = budget
+    from planner.costing.budget import format_params
+
     echo(f"Recommendation for the default scenario: pretraining {b.pretraining}, "
          f"specialization {b.specialization} per domain, inference cap {b.inference}, "
-         f"{b.n_domain_tokens / 1e6:g}M domain tokens, {b.n_domains} domains on "
+         f"{format_params(b.n_domain_tokens)} domain tokens, {b.n_domains} domains on "
          f"{b.accelerator}. At the paper's 126M / 771M scale this rests on its published "
          f"results; your {cfg.scale}-scale runs are fitted at their own scale (the "
          "report's model check).")

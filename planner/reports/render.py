@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from planner.costing.budget import format_params
+
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
@@ -52,6 +54,9 @@ class FigureSpec:
 def _new_figure(width: float = 7.6, height: float = 4.4) -> tuple[Figure, Any]:
     from matplotlib.figure import Figure
 
+    from planner.reports.fonts import use_wide_fonts
+
+    use_wide_fonts()  # any script in a domain name (Noto Sans CJK as fallback)
     fig = Figure(figsize=(width, height), layout="constrained")
     return fig, fig.add_subplot()
 
@@ -75,7 +80,7 @@ def figures(report: Report) -> list[FigureSpec]:
     if len(report.decision_map):
         one("decision_map", "Decision map",
             f"Best strategy at the inference cap {b.inference} and "
-            f"{b.n_domain_tokens / 1e6:g}M domain tokens, over pretraining x specialization "
+            f"{format_params(b.n_domain_tokens)} domain tokens, over pretraining x specialization "
             "budgets (the paper's Figure 1). The star is your budget.",
             lambda ax: plots.plot_decision_map(
                 report.decision_map, ax,
@@ -281,7 +286,7 @@ def _budget_items(report: Report) -> list[tuple[str, str]]:
     return [("pretraining (once)", str(b.pretraining)),
             ("specialization (per domain)", str(b.specialization)),
             ("inference cap", str(b.inference)),
-            ("domain data", f"{b.n_domain_tokens / 1e6:g}M tokens per domain"),
+            ("domain data", f"{format_params(b.n_domain_tokens)} tokens per domain"),
             ("domains", str(b.n_domains)),
             ("total cap", str(b.total) if b.total is not None else "none"),
             ("accelerator", b.accelerator)]
@@ -429,10 +434,14 @@ def _text_table(frame: pd.DataFrame, name: str) -> list[str]:
     spec = _TABLES[name]
     heads = _headers(frame, spec)
     rows = _rows(frame, spec)
-    widths = [min(40, max(len(h), *(len(r[i]) for r in rows))) for i, h in enumerate(heads)]
+    from planner.reports.fonts import display_width, pad, shorten
+
+    # columns by display width (a CJK character takes two), long cells cut with "…"
+    widths = [min(40, max(display_width(h), *(display_width(r[i]) for r in rows)))
+              for i, h in enumerate(heads)]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c[:w].ljust(w) for c, w in zip(cells, widths, strict=True))
+        return "  ".join(pad(shorten(c, w), w) for c, w in zip(cells, widths, strict=True))
 
     return [line(heads), "  ".join("-" * w for w in widths), *map(line, rows)]
 
@@ -440,12 +449,15 @@ def _text_table(frame: pd.DataFrame, name: str) -> list[str]:
 def _draw_text_page(pdf: Any, lines: list[str]) -> None:
     from matplotlib.figure import Figure
 
+    from planner.reports.fonts import display_width, mono_families
+
     fig = Figure(figsize=_PAGE)
-    width = max((len(line) for line in lines[1:]), default=1)
+    width = max((display_width(line) for line in lines[1:]), default=1)
     # a monospace glyph is ~0.6 em wide; keep the text within 80% of the page width
     size = min(6.6, 0.80 * _PAGE[0] * 72 / (0.6 * max(width, 1)))
     fig.text(0.06, 0.96, lines[0], fontsize=13, weight="bold", va="top")
-    fig.text(0.06, 0.93, "\n".join(lines[1:]), family="monospace", fontsize=size, va="top")
+    fig.text(0.06, 0.93, "\n".join(lines[1:]), family=mono_families(), fontsize=size,
+             va="top")
     pdf.savefig(fig)
 
 
@@ -455,7 +467,9 @@ def write_pdf(report: Report, path: str | Path) -> Path:
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
     from domains.atomic import atomic_open
+    from planner.reports.fonts import use_wide_fonts
 
+    use_wide_fonts()
     path = Path(path)
     intro = [f"Generated {report.generated}"
              + (f" from {report.storage}" if report.storage else ""), "",
