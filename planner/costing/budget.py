@@ -137,7 +137,7 @@ class ComputeBudget:
         return max(0.0, self.of(cost) - self.amount)
 
     def format(self, value: float | None = None) -> str:
-        """``400 GPUh``, ``$1,200``, ``1.0e25 GPUh`` or ``4.0e18 FLOPs`` (the amount, or `value`
+        """``400 GPUh``, ``$1200``, ``1.0e25 GPUh`` or ``4.0e18 FLOPs`` (the amount, or `value`
         in this unit; `planner.costing.numbers.format_number`)."""
         return format_amount(self.amount if value is None else value, self.unit)
 
@@ -146,7 +146,7 @@ class ComputeBudget:
 
 
 def format_amount(value: float, unit: str) -> str:
-    """An amount for people: ``$1,200``, ``400 GPUh``, ``1.0e25 GPUh``, ``4.0e18 FLOPs``."""
+    """An amount for people: ``$1200``, ``400 GPUh``, ``1.0e25 GPUh``, ``4.0e18 FLOPs``."""
     if unit == "usd":
         return f"${_fmt(value)}"
     if unit == "gpu_hours":

@@ -31,9 +31,10 @@ prints it as one line and exits 2)::
                                                      maximum=1024), default=None)
     parser.add_argument("--seeds", type=int_list_arg("--seeds", minimum=0), default=[0])
 
-Printing (`format_number`, `format_count`): plain digits between 0.001 and a million, SI
-suffixes for counts (``126M``, ``1.2B``, ``1T``), and a short scientific form beyond
-(``1.0e25``), never a 30-digit integer or ``1e+06M``. This module never imports torch.
+Printing (`format_number`, `format_count`): plain digits between 0.001 and a million (no
+thousands separator, so every printed number reads back), SI suffixes for counts (``126M``,
+``1.2B``, ``1T``), and a short scientific form beyond (``1.0e25``), never a 30-digit integer
+or ``1e+06M``. This module never imports torch.
 """
 
 from __future__ import annotations
@@ -324,9 +325,11 @@ def _sci(value: float, digits: int = 3) -> str:
 
 
 def format_number(value: float, *, integer: bool = False, digits: int = 3) -> str:
-    """A number for people: ``400``, ``1,500``, ``2.5``, ``0.004``; ``1.0e25`` beyond a
-    billion-billion range (``|value| >= 1e6`` for non-integers, ``>= 1e12`` for integers) or
-    below 0.001. NaN -> ``nan``, infinities -> ``inf``."""
+    """A number for people: ``400``, ``1500``, ``2.5``, ``0.004``; ``1.0e25`` from a million
+    on (a trillion for `integer`) and below 0.001. NaN -> ``nan``, infinities -> ``inf``.
+
+    No thousands separator: what specplan prints, `parse_number` reads back as the same
+    number (``1,500`` would be refused as ambiguous)."""
     x = float(value)
     if math.isnan(x) or math.isinf(x):
         return str(x)
@@ -336,7 +339,7 @@ def format_number(value: float, *, integer: bool = False, digits: int = 3) -> st
     if ax >= (1e12 if integer else 1e6) or ax < 1e-3:
         return _sci(x, digits)
     if integer or ax >= 100:
-        return f"{x:,.0f}"
+        return f"{x:.0f}"
     return f"{x:.{digits}g}"
 
 
