@@ -57,3 +57,23 @@ def test_case2_vertical_tab_and_form_feed_through_a_domain(tmp_path: Path) -> No
         assert "\v" not in d and "\f" not in d
         assert ".The" not in d and ".Payment" not in d  # the glued form of today
         assert "\nThe supplier" in d and "\n\nPayment" in d
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32", "utf-8"])
+@pytest.mark.parametrize("kind", ["jsonl", "txt"])
+def test_line_files_in_wide_encodings(tmp_path: Path, encoding: str, kind: str) -> None:
+    """JSONL and one-document-per-line text in UTF-16/32 (was: 'not valid utf-16' at line 2,
+    the byte-level line split cut the two-byte line break); a raw U+2028 inside a JSON
+    string is not a line end."""
+    from domains import get_domain
+
+    docs = [f"Document {i} on payment\u2028terms and the supplier's duties." for i in range(80)]
+    if kind == "jsonl":
+        text = "\r\n".join(json.dumps({"text": d}, ensure_ascii=False) for d in docs)
+    else:
+        text = "\n".join(docs)
+    path = tmp_path / f"docs.{kind}"
+    path.write_bytes(text.encode(encoding))
+    d = get_domain(f"wide={path}", encoding=encoding, one_per_line=(kind == "txt") or None)
+    assert sum(d.n_documents().values()) == 80
+    assert all("\npayment" not in x and "payment\nterms" in x for x in d.documents("train"))
