@@ -361,9 +361,14 @@ def format_measured(summary: pd.DataFrame, table: pd.DataFrame) -> str:
     per bucket and the served model's size (what `specplan demo` prints)."""
     if len(table) == 0:
         return "no measured runs"
+    from planner.costing.numbers import format_number
+    from planner.reports.fonts import display_width, pad, shorten
+
     domains = list(dict.fromkeys(table["domain"]))
-    width = max(8, *(len(d) for d in domains))
-    head = (f"{'strategy':<24}" + "".join(f"{d[:width]:>{width + 1}}" for d in domains)
+    # columns by display width (a CJK character takes two); long names end in "…"
+    width = min(24, max(8, *(display_width(d) for d in domains)))
+    head = (f"{'strategy':<24}" + "".join(pad(shorten(d, width), width + 1, right=True)
+                                          for d in domains)
             + f"{'macro':>8}{'pretrain FLOPs':>16}{'spec FLOPs/dom':>16}{'params':>9}")
     lines = [head, "-" * len(head)]
     from planner.costing.budget import format_params
@@ -375,7 +380,8 @@ def format_measured(summary: pd.DataFrame, table: pd.DataFrame) -> str:
                         f"{'-':>{width + 1}}" for d in domains)
         mark = "" if r.within_cap in (True, None) else " *"
         lines.append(f"{r.strategy + mark:<24}{cells}{r.macro_ppl:>8.2f}"
-                     f"{r.pretraining_flops:>16.3g}{r.specialization_flops:>16.3g}"
+                     f"{format_number(r.pretraining_flops):>16}"
+                     f"{format_number(r.specialization_flops):>16}"
                      f"{format_params(r.inference_params):>9}")
     if (summary["within_cap"] == False).any():  # noqa: E712 - a nullable column
         lines.append("* serves a model larger than the small one: over the inference cap")

@@ -75,3 +75,20 @@ def test_case3_pdf_report_renders_a_japanese_domain(
     assert b"NotoSansCJKjp-Regular" in fonts  # figures: the CJK glyphs come from Noto
     assert b"NotoSansMonoCJKjp-Regular" in fonts  # tables (fixed width) too
     assert b"/ellipsis" in data  # the long name is cut with a visible "…" in the tables
+
+
+def test_text_tables_align_names_in_any_script() -> None:
+    """`specplan runs`: columns by display width, long names cut with "…", FLOPs in
+    engineering form (was ``1e+12``)."""
+    from planner.cli.commands.runs import format_runs
+
+    frame = pd.DataFrame([{"datetime": "2026-01-01T00:00:00", "scale": "tiny",
+                           "strategy": "small", "domain": d, "seed": 0, "test_ppl": 10.0,
+                           "test_ppl_before_finetune": 12.0, "pretraining_flops": 1e12,
+                           "specialization_flops": 2e9, "inference_params": 60000,
+                           "wall_s": 3.0, "run_key": "0123456789abcdef"}
+                          for d in (JP, LONG, "news")])
+    lines = format_runs(frame).splitlines()[2:]
+    assert len({display_width(line) for line in lines}) == 1, lines
+    assert "…" in lines[1] and JP in lines[0]
+    assert "1.0e12" in lines[0] and "e+" not in "".join(lines)

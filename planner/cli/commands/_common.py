@@ -229,10 +229,17 @@ def split_list(text: str) -> list[str]:
 
 
 def fmt_number(value: Any, spec: str = ".2f", missing: str = "n/a") -> str:
-    """`value` formatted with `spec`, or `missing` when it is absent, NaN or not a number
+    """`value` formatted with `spec` (``"eng"``: `planner.costing.numbers.format_number`,
+    ``1.0e12`` rather than ``1e+12``), or `missing` when it is absent, NaN or not a number
     (a stored run's optional measurement)."""
     try:
         x = float(value)
     except (TypeError, ValueError):
         return missing
-    return missing if math.isnan(x) else format(x, spec)
+    if math.isnan(x):
+        return missing
+    if spec == "eng":
+        from planner.costing.numbers import format_number
+
+        return format_number(x)
+    return format(x, spec)

@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         before = fmt_number(r["test_ppl_before_finetune"])
         print(f"{r['strategy']} on {r['domain']} ({r['scale']}): test perplexity "
               f"{r['test_ppl']:.2f} (before fine-tuning: {before}); "
-              f"pretraining {r['pretraining_flops']:.3g} FLOPs, specialization "
-              f"{r['specialization_flops']:.3g} FLOPs, {r['inference_params']:,} params; "
+              f"pretraining {fmt_number(r['pretraining_flops'], 'eng')} FLOPs, specialization "
+              f"{fmt_number(r['specialization_flops'], 'eng')} FLOPs, "
+              f"{r['inference_params']:,} params; "
               f"model saved to {r['model_path']}")
     return 0
