@@ -144,3 +144,22 @@ def test_case6_every_subcommand_json_is_one_document(
     rc, out, err = _cli([*argv, "--json"], capsys)
     assert rc == 0, err
     _one_json(out)
+
+
+def test_json_stdout_holds_only_the_document_even_for_child_processes() -> None:
+    """With --json, prints, raw writes to file descriptor 1 and child processes (the demo's
+    workers inherit it) all land on stderr; NaN becomes null (strict JSON)."""
+    import subprocess
+    import sys
+
+    code = ("import os, subprocess, sys\n"
+            "from planner.cli.commands._common import emit_json, json_stdout\n"
+            "with json_stdout(True):\n"
+            "    print('a print')\n"
+            "    os.write(1, b'a raw write\\n')\n"
+            "    subprocess.run([sys.executable, '-c', 'print(\"a child\")'])\n"
+            "    emit_json({'ppl': float('nan'), 'n': [1, 2]})\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert _one_json(done.stdout) == {"ppl": None, "n": [1, 2]}
+    assert {"a print", "a raw write", "a child"} <= set(done.stderr.splitlines())

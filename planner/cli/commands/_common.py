@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -129,19 +130,44 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 _JSON_OUT: list[TextIO] = []
 
 
+def _is_fd1(stream: Any) -> bool:
+    try:
+        return bool(stream.fileno() == 1)
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: a capture
+        return False
+
+
 @contextlib.contextmanager
 def json_stdout(enabled: bool) -> Iterator[None]:
     """While `enabled`, ``print`` and every library writing to ``sys.stdout`` (tqdm.write,
-    transformers) write to stderr; only `emit_json` reaches the real stdout."""
+    transformers) write to stderr; only `emit_json` reaches the real stdout.
+
+    When stdout is the process's file descriptor 1, that descriptor is pointed at stderr
+    too, so worker processes (which inherit it) and C libraries cannot reach the JSON
+    stream either.
+    """
     if not enabled:
         yield
         return
-    _JSON_OUT.append(sys.stdout)
-    sys.stdout = sys.stderr
+    saved_fd: int | None = None
+    real: TextIO = sys.stdout
+    if _is_fd1(sys.stdout):
+        sys.stdout.flush()
+        saved_fd = os.dup(1)
+        os.dup2(2, 1)
+        real = os.fdopen(os.dup(saved_fd), "w", encoding="utf-8")
+    _JSON_OUT.append(real)
+    previous, sys.stdout = sys.stdout, sys.stderr
     try:
         yield
     finally:
-        sys.stdout = _JSON_OUT.pop()
+        sys.stdout = previous
+        _JSON_OUT.pop()
+        if saved_fd is not None:
+            real.close()
+            sys.stderr.flush()
+            os.dup2(saved_fd, 1)
+            os.close(saved_fd)
 
 
 def jsonable(obj: Any) -> Any:
