@@ -12,6 +12,7 @@ import errno
 import importlib
 import importlib.util
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -80,6 +81,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, mod in _available().items():
         p = sub.add_parser(name, help=HELP[name], description=HELP[name])
+        # "--seed -1", "--domain-tokens -8M", "--grid -inf" reach the number parser (one line
+        # naming the flag) instead of argparse's "expected one argument": a word starting
+        # with "-" then a digit, ".", "inf" or "nan" is a value, never an option
+        p._negative_number_matcher = _NEGATIVE_VALUE
         if only is not None and name != only and only in COMMANDS:
             continue  # not requested: leave its module (and its imports) alone
         module = importlib.import_module(mod)
@@ -88,6 +93,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+_NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM,
                  errno.EFBIG, errno.ENAMETOOLONG}
 

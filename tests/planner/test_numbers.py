@@ -168,6 +168,9 @@ def test_case5_large_values_print_in_engineering_form() -> None:
 
 @pytest.mark.parametrize(("argv", "flag"), [
     (["run", "--strategy", "small", "--domain", "news", "--seed", "-1"], "--seed"),
+    (["run", "--strategy", "small", "--domain", "news", "--domain-tokens", "-8M"],
+     "--domain-tokens"),
+    (["demo", "--grid", "-inf"], "--grid"),
     (["run", "--strategy", "small", "--domain", "news", "--domain-tokens", "1e400"],
      "--domain-tokens"),
     (["run", "--strategy", "small", "--domain", "news", "--param", "lr=nan"], "--param lr"),
