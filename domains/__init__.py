@@ -11,7 +11,7 @@ with a README citing their sources and licences. Sources, cleaning and split rul
 Per-domain statistics (the `specplan domains` table): `domains.stats`.
 """
 
-from domains.base import Domain, get_domain, get_spec, list_domains
+from domains.base import Domain, DomainRef, get_domain, get_spec, list_domains
 from domains.cache import cache_dir
 from domains.errors import DomainError, SpecplanError
 from domains.spec import BUILTIN_DOMAINS, DomainSpec, load_spec
@@ -19,6 +19,7 @@ from domains.spec import BUILTIN_DOMAINS, DomainSpec, load_spec
 __all__ = [
     "BUILTIN_DOMAINS",
     "Domain",
+    "DomainRef",
     "DomainError",
     "DomainSpec",
     "SpecplanError",

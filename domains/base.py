@@ -224,6 +224,39 @@ def get_spec(
     return load_spec(files[name])
 
 
+class DomainRef(str):
+    """A domain name (``NAME`` or ``NAME=PATH``) that carries source options along.
+
+    It *is* the plain string (``DomainRef("mine=a.jsonl", text_field="body") ==
+    "mine=a.jsonl"``), so plans, logs and process pools that pass domain names around carry it
+    unchanged, and `get_domain` adds its `options` (say the files source's ``text_field``) to
+    its own. This is how ``--text-field`` and the other files options reach every command that
+    takes ``--domain NAME=PATH`` (`planner.cli.commands._common.domain_refs`).
+
+    Args:
+        text: the domain name as typed.
+        **options: source options (None values are dropped).
+    """
+
+    options: dict[str, Any]
+
+    def __new__(cls, text: str, **options: Any) -> DomainRef:
+        ref = super().__new__(cls, text)
+        ref.options = {k: v for k, v in options.items() if v is not None}
+        return ref
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled across process pools with its options
+        return (_domain_ref, (str(self), dict(self.options)))
+
+    def __repr__(self) -> str:
+        opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        return f"DomainRef({str(self)!r}{opts})"
+
+
+def _domain_ref(text: str, options: dict[str, Any]) -> DomainRef:
+    return DomainRef(text, **options)
+
+
 def get_domain(
     name: str,
     source: str | None = None,
@@ -247,6 +280,8 @@ def get_domain(
         DomainError: unknown domain, source or option; a bad spec. Problems with the text
             itself (missing or unreadable files, too few documents) are raised on first read.
     """
+    if isinstance(name, DomainRef):  # options carried by the name; explicit ones win
+        options = {**name.options, **{k: v for k, v in options.items() if v is not None}}
     m = _NAME_EQ_PATH.match(name)
     if m:
         name, path = m.group(1), m.group(2)

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -61,17 +60,11 @@ def file_stamp(paths: Iterable[Path]) -> list[tuple[str, int, int]]:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; cache entries are plain shared files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `data` to `path` through a temporary file, fsync and a rename
+    (`domains.atomic.atomic_write_bytes`; a failure is a `WriteError` naming `path`)."""
+    from domains.atomic import atomic_write_bytes as write
+
+    write(path, data)
 
 
 def write_json(path: Path, obj: Any) -> None:

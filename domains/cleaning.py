@@ -2,10 +2,16 @@
 
 Cleaning (`clean_documents`):
 
-1. **Normalize** each document: Unicode NFC; Windows and old-Mac line ends become ``\\n``;
-   control characters are dropped; every other run of whitespace inside a line (spaces, tabs,
-   no-break spaces, ...) becomes one space; lines are stripped; three or more line breaks
-   become one blank line; the document is stripped. Paragraph breaks survive; layout does not.
+1. **Normalize** each document: Unicode NFC; every line break becomes ``\\n`` (Windows
+   ``\\r\\n``, old-Mac ``\\r``, the vertical tab of word-processor exports (a manual line
+   break), NEL ``U+0085``, LINE SEPARATOR ``U+2028`` and the file/group/record separators
+   ``U+001C``-``U+001E``); every paragraph or page break becomes a blank line (form feed,
+   PARAGRAPH SEPARATOR ``U+2029``); the unit separator ``U+001F`` becomes a space; the other
+   control characters and the invisible ``U+200B`` / ``U+FEFF`` are dropped; every other run
+   of whitespace inside a line (spaces, tabs, no-break spaces, ...) becomes one space; lines
+   are stripped; three or more line breaks become one blank line; the document is stripped.
+   So no whitespace character ever glues two words together; paragraph breaks survive,
+   layout does not.
 2. **Drop** empty documents and documents shorter than `min_chars` characters (20 by default:
    headings, page numbers and stray fragments).
 3. **Deduplicate**: exact duplicates after normalization are dropped; the first one is kept.
@@ -30,9 +36,15 @@ DEFAULT_MIN_CHARS = 20
 DEFAULT_VALID_FRACTION = 0.05
 DEFAULT_TEST_FRACTION = 0.05
 # Bump when a rule above changes: it is part of every cache key and fingerprint.
-CLEANING_VERSION = "clean-v1"
+CLEANING_VERSION = "clean-v2"
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\ufeff]")
+# every character Python counts as a line boundary (str.splitlines) or a paragraph/page break
+_BREAKS = str.maketrans({
+    "\r": "\n", "\v": "\n", "\x1c": "\n", "\x1d": "\n", "\x1e": "\n", "\x85": "\n",
+    "\u2028": "\n", "\f": "\n\n", "\u2029": "\n\n", "\t": " ", "\x1f": " ",
+})
+# control characters that are not whitespace (after _BREAKS), and two invisible marks
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u200b\ufeff]")
 # runs of 2+ whitespace characters, or one that is not a plain space (matching every single
 # space too would be correct but 5x slower)
 _INLINE_SPACE = re.compile(r"[^\S\n]{2,}|[^\S \n]")
@@ -43,7 +55,7 @@ _MANY_NEWLINES = re.compile(r"\n{3,}")
 def normalize_text(text: str) -> str:
     """Normalize one document's whitespace and Unicode form (rule 1 above)."""
     text = unicodedata.normalize("NFC", text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    text = text.replace("\r\n", "\n").translate(_BREAKS)
     text = _CONTROL.sub("", text)
     text = _INLINE_SPACE.sub(" ", text)
     if "\n" in text:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,17 +171,12 @@ def get_tokenizer(
 
 
 def _save(tok: PreTrainedTokenizerFast, folder: Path) -> None:
-    """Save into a temporary sibling folder, then rename: readers never see half a tokenizer."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
+    """Save into a temporary sibling folder, then rename: readers never see half a tokenizer
+    (`domains.atomic.atomic_dir`; a full disk is a `WriteError` naming the folder)."""
+    from domains.atomic import atomic_dir
+
+    with atomic_dir(folder) as tmp:
         tok.save_pretrained(str(tmp))
-        try:
-            tmp.rename(folder)
-        except OSError:  # another process won the race: its copy is identical
-            pass
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def tokenizer_hash(tok: Any) -> str:

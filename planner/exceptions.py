@@ -17,14 +17,31 @@ __all__ = [
     "BudgetError",
     "CostModelWarning",
     "InfeasibleBudgetError",
+    "InputWarning",
     "NotFittedError",
+    "NumberError",
     "ReferenceDataError",
     "RunsFrameError",
     "SpecplanError",
 ]
 
 
-class BudgetError(SpecplanError, ValueError):
+class NumberError(SpecplanError, ValueError):
+    """A number typed by the user cannot be used: not a number, NaN, infinite, too large, out
+    of the flag's range, or written ambiguously (``1,500``).
+
+    Raised by `planner.costing.numbers.parse_number` and every parser built on it; the
+    message starts with the flag (``--seed: expected an integer >= 0, got '-1'``).
+    """
+
+
+class InputWarning(UserWarning):
+    """A value was accepted but is probably not what the user meant (a compute budget with
+    no unit that is too small to train anything). The CLI prints it as one ``warning:`` line.
+    """
+
+
+class BudgetError(NumberError):
     """A budget value cannot be used: negative, zero, NaN, infinite, or an unknown unit.
 
     Raised by the budget dataclasses (`planner.costing.budget`); the parsers prefix the message

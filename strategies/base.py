@@ -99,14 +99,15 @@ class SpecializedModel:
         """`save_pretrained` (safetensors) + tokenizer + a `specplan.json` sidecar."""
         from pathlib import Path as _Path
 
-        out = _Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(out, safe_serialization=True)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(out)
+        from domains.atomic import atomic_dir
+
         meta = {"strategy": self.strategy, "domain": self.domain, "cost": self.cost.to_dict(),
                 "info": _jsonable(self.info)}
-        (out / "specplan.json").write_text(json.dumps(meta, indent=2))
+        with atomic_dir(_Path(path)) as out:  # all or nothing under `path`; WriteError
+            self.model.save_pretrained(out, safe_serialization=True)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(out)
+            (out / "specplan.json").write_text(json.dumps(meta, indent=2))
 
 
 def _jsonable(obj: Any) -> Any:

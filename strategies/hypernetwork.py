@@ -200,6 +200,7 @@ class HypernetworkStrategy(ClusteredMixin, Strategy):
         """Cluster the generic corpus and train (or load) the projected network."""
         from safetensors.torch import load_file, save_file
 
+        from domains.atomic import atomic_into
         from strategies.machinery.models import count_params
         from strategies.machinery.projected import ProjectedGPT2, projected_loss
         from strategies.machinery.training import train
@@ -230,9 +231,10 @@ class HypernetworkStrategy(ClusteredMixin, Strategy):
                           "blocks_per_cluster": data["cluster"].bincount(minlength=k).tolist(),
                           "n_clusters": k, "n_basis": h, "expert_dim": m}
                 # clone: the tied embedding/lm_head share storage, which safetensors refuses
-                save_file({n: t.detach().clone().contiguous()
-                           for n, t in model.state_dict().items()},
-                          str(path / "model.safetensors"))
+                with atomic_into(path) as tmp:
+                    save_file({n: t.detach().clone().contiguous()
+                               for n, t in model.state_dict().items()},
+                              str(tmp / "model.safetensors"))
                 ws.finish(path, record)
         model.eval()
         self.projected_ = model

@@ -24,6 +24,7 @@ import gzip
 import io
 import json
 import os
+import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,17 +82,33 @@ def _read_bytes(path: Path) -> bytes:
     return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
 
 
-def _decode(data: bytes, where: str, encoding: str) -> str:
+def _decode(data: bytes, where: str, encoding: str, *, lines: bool = False) -> str:
+    """`data` decoded; an error names the byte offset (and with `lines`, the line)."""
     try:
-        return data.decode(encoding)
+        return data.decode(encoding).removeprefix("\ufeff")
     except UnicodeDecodeError as err:
         bad = data[err.start : err.start + 1].hex()
+        line = ""
+        if lines:  # count the line breaks before the bad byte, in the file's own encoding
+            head = data[: err.start].decode(encoding, errors="replace")
+            line = f":{len(_LINE_BREAK.split(head))}"
         raise DomainError(
-            f"{where}: not valid {encoding} (byte 0x{bad} at offset {err.start}); "
+            f"{where}{line}: not valid {encoding} (byte 0x{bad} at offset {err.start}); "
             "re-encode the file as UTF-8"
         ) from None
     except LookupError:
         raise DomainError(f"{where}: unknown encoding {encoding!r}") from None
+
+
+# JSONL records and one-per-line documents end at \n, \r\n or \r only: a JSON string may
+# hold a raw U+2028 or U+0085, which str.splitlines would wrongly treat as a line end
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _lines(data: bytes, path: Path, enc: str) -> list[str]:
+    """The file's lines, decoded as a whole first, so UTF-16 and UTF-32 files split right
+    (their line breaks are several bytes, which a byte-level split would cut)."""
+    return _LINE_BREAK.split(_decode(data, str(path), enc, lines=True))
 
 
 def _read_txt(path: Path, data: bytes, enc: str, one_per_line: bool) -> Iterator[tuple[str, Any]]:
@@ -100,8 +117,7 @@ def _read_txt(path: Path, data: bytes, enc: str, one_per_line: bool) -> Iterator
         if text.strip():
             yield text, None
         return
-    for n, line in enumerate(data.splitlines(), 1):
-        text = _decode(line, f"{path}:{n}", enc)
+    for text in _lines(data, path, enc):
         if text.strip():
             yield text, None
 
@@ -109,9 +125,8 @@ def _read_txt(path: Path, data: bytes, enc: str, one_per_line: bool) -> Iterator
 def _read_jsonl(
     path: Path, data: bytes, enc: str, text_field: str, label_field: str | None
 ) -> Iterator[tuple[str, Any]]:
-    for n, line in enumerate(data.splitlines(), 1):
+    for n, raw in enumerate(_lines(data, path, enc), 1):
         where = f"{path}:{n}"
-        raw = _decode(line, where, enc)
         if not raw.strip():
             continue
         try:
@@ -123,7 +138,8 @@ def _read_jsonl(
         if text_field not in obj:
             fields = ", ".join(map(str, obj)) or "none"
             raise DomainError(
-                f"{where}: no {text_field!r} field (fields: {fields}); choose one with text_field="
+                f"{where}: no {text_field!r} field (fields: {fields}); choose one with "
+                "--text-field (text_field= in Python)"
             )
         text = obj[text_field]
         if not isinstance(text, str):
@@ -148,7 +164,7 @@ def _read_csv(
             if field is not None and field not in header:
                 raise DomainError(
                     f"{path}: no column {field!r} (columns: {', '.join(header)}); "
-                    f"choose one with {what}="
+                    f"choose one with --{what.replace('_', '-')} ({what}= in Python)"
                 )
         ti = header.index(text_field)
         li = header.index(label_field) if label_field else None
@@ -182,7 +198,7 @@ def _read_parquet(
         if field is not None and field not in names:
             raise DomainError(
                 f"{path}: no column {field!r} (columns: {', '.join(names)}); "
-                f"choose one with {what}="
+                f"choose one with --{what.replace('_', '-')} ({what}= in Python)"
             )
     cols = [text_field] + ([label_field] if label_field else [])
     table = pf.read(columns=cols)

@@ -8,11 +8,15 @@ subcommand module registers itself in `COMMANDS` with an `add_arguments(parser)`
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import importlib.util
 import os
+import re
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from domains.errors import SpecplanError
 
@@ -77,6 +81,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, mod in _available().items():
         p = sub.add_parser(name, help=HELP[name], description=HELP[name])
+        # "--seed -1", "--domain-tokens -8M", "--grid -inf" reach the number parser (one line
+        # naming the flag) instead of argparse's "expected one argument": a word starting
+        # with "-" then a digit, ".", "inf" or "nan" is a value, never an option
+        p._negative_number_matcher = _NEGATIVE_VALUE
         if only is not None and name != only and only in COMMANDS:
             continue  # not requested: leave its module (and its imports) alone
         module = importlib.import_module(mod)
@@ -85,17 +93,85 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+_NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM,
+                 errno.EFBIG, errno.ENAMETOOLONG}
+
+
+def _store_write_error(err: BaseException) -> str | None:
+    """One line for a results store that cannot be written (SQLite through SQLAlchemy and
+    Optuna: a full disk, a read-only file), else None."""
+    text = str(err)
+    for needle, why in (("database or disk is full", "no space left on device"),
+                        ("readonly database", "the database is read-only"),
+                        ("unable to open database file", "cannot open the database file")):
+        if needle in text:
+            return (f"the results store cannot be written: {why}; finished runs are kept "
+                    "(free space or use --storage to choose another store)")
+    return None
+
+
+def _show_input_warnings(command: str) -> Any:
+    """Print `InputWarning`s as one ``specplan CMD: warning: ...`` line on stderr (not
+    Python's ``file:line: InputWarning:`` form); returns the previous `showwarning`."""
+    previous = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        if category.__name__ == "InputWarning":
+            print(f"specplan {command}: warning: {message}", file=sys.stderr)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    return previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(only=_requested_command(argv))
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return 0
+    command = _requested_command(argv) or ""
+    parser = build_parser(only=command or None)
+    previous = _show_input_warnings(command)
     try:
-        return int(args._run(args) or 0)
+        try:
+            # a ``type=`` from planner.costing.numbers raises FlagValueError (not a
+            # ValueError): one line naming the flag, no usage block
+            args = parser.parse_args(argv)
+        except SpecplanError as err:
+            print(f"specplan {command}: error: {err}", file=sys.stderr)
+            return 2
+        if not getattr(args, "command", None):
+            parser.print_help()
+            return 0
+        return _dispatch(args)
+    finally:
+        warnings.showwarning = previous
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from planner.cli.commands._common import json_stdout
+
+    try:
+        with json_stdout(bool(getattr(args, "json", False))):
+            return int(args._run(args) or 0)
     except SpecplanError as err:
         print(f"specplan {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        # a write that did not go through domains.atomic (a library's own file): still one
+        # line naming the path; other OS errors are bugs and keep their traceback
+        if err.errno not in _WRITE_ERRNOS:
+            raise
+        from domains.atomic import WriteError
+
+        where = err.filename or "a file"
+        print(f"specplan {args.command}: error: {WriteError(where, err)}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        message = _store_write_error(err)
+        if message is None:
+            raise
+        print(f"specplan {args.command}: error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `specplan ... | head`: the reader left; not an error
         try:

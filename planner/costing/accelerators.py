@@ -141,10 +141,10 @@ def measure_cpu_flops(*, use_cache: bool = True, size: int = 512, repeats: int =
         best = min(best, time.perf_counter() - t0)
     flops = 2.0 * size**3 / max(best, 1e-9)
     if use_cache:
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        from domains.atomic import atomic_write_text
+
         try:
-            tmp.write_text(json.dumps({"key": key, "flops": flops, "size": size}))
-            os.replace(tmp, path)
-        except OSError:  # a read-only cache is not an error: we just measure again
-            tmp.unlink(missing_ok=True)
+            atomic_write_text(path, json.dumps({"key": key, "flops": flops, "size": size}))
+        except OSError:  # a read-only or full cache is not an error: we just measure again
+            pass
     return flops

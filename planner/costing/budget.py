@@ -39,7 +39,14 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from planner.exceptions import BudgetError
+from planner.costing.numbers import (
+    format_count,
+    format_number,
+    parse_number,
+    split_number,
+    warn_input,
+)
+from planner.exceptions import BudgetError, NumberError
 
 if TYPE_CHECKING:
     from planner.costing.costs import BucketCost
@@ -82,13 +89,7 @@ def _finite_positive(value: float, what: str) -> None:
 
 
 def _fmt(value: float) -> str:
-    if value == 0:
-        return "0"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 1:
-        return f"{value:.3g}"
-    return f"{value:.2g}"
+    return format_number(value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,7 +137,8 @@ class ComputeBudget:
         return max(0.0, self.of(cost) - self.amount)
 
     def format(self, value: float | None = None) -> str:
-        """``400 GPUh``, ``$1,200`` or ``4e+18 FLOPs`` (the amount, or `value` in this unit)."""
+        """``400 GPUh``, ``$1200``, ``1.0e25 GPUh`` or ``4.0e18 FLOPs`` (the amount, or `value`
+        in this unit; `planner.costing.numbers.format_number`)."""
         return format_amount(self.amount if value is None else value, self.unit)
 
     def __str__(self) -> str:
@@ -144,11 +146,14 @@ class ComputeBudget:
 
 
 def format_amount(value: float, unit: str) -> str:
+    """An amount for people: ``$1200``, ``400 GPUh``, ``1.0e25 GPUh``, ``4.0e18 FLOPs``."""
     if unit == "usd":
         return f"${_fmt(value)}"
     if unit == "gpu_hours":
         return f"{_fmt(value)} GPUh"
-    return f"{value:.3g} FLOPs"
+    if value and 1e-3 <= abs(value) < 1e6:
+        return f"{_fmt(value)} FLOPs"
+    return f"{format_number(value)} FLOPs" if value else "0 FLOPs"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -188,7 +193,7 @@ class InferenceBudget:
     def __str__(self) -> str:
         if self.max_params is not None:
             return f"{format_params(self.max_params)} parameters"
-        return f"{self.max_flops_per_token:.3g} FLOPs/token"
+        return f"{format_number(self.max_flops_per_token)} FLOPs/token"  # type: ignore[arg-type]
 
 
 def _round_sig(n: float, digits: int = 3) -> float:
@@ -198,14 +203,8 @@ def _round_sig(n: float, digits: int = 3) -> float:
 
 
 def format_params(n: float) -> str:
-    """``126M``, ``1.2B``."""
-    if n >= 1e9:
-        return f"{n / 1e9:.3g}B"
-    if n >= 1e6:
-        return f"{n / 1e6:.3g}M"
-    if n >= 1e3:
-        return f"{n / 1e3:.3g}k"
-    return f"{n:.0f}"
+    """``126M``, ``1.2B``, ``1T``, ``1.0e15`` (parameters or tokens; `format_count`)."""
+    return format_count(n)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -280,43 +279,64 @@ class Budget:
 
 
 # ------------------------------------------------------------------------------ parsers
-def _clean(text: object, flag: str) -> str:
-    if text is None:
-        raise BudgetError(f"{flag}: a value is required")
-    s = str(text).strip().lower().replace(",", "").replace("_", "").replace(" ", "")
-    if not s:
-        raise BudgetError(f"{flag}: a value is required, got an empty string")
-    return s
+#: Largest accepted amount per unit: far beyond any real budget, small enough that every
+#: conversion (GPU-hours x FLOP/s x 3600, dollars / price) stays a finite float.
+MAX_AMOUNT: dict[str, float] = {"flops": 1e50, "gpu_hours": 1e30, "usd": 1e30}
+MAX_PARAMS = 1e15  # parameters of a served model (the paper's largest: 7B)
+MAX_FLOPS_PER_TOKEN = 1e18
+MAX_TOKENS = 1e15  # domain tokens (the largest public corpora hold ~1e13-1e14)
+MAX_DOMAINS = 1_000_000
+MAX_PRICE_PER_HOUR = 1e6
+#: A compute budget typed without a unit below this many FLOPs cannot train any model the
+#: planner knows: the smallest, the `tiny` scale's 60k-parameter model, needs 6 x 60k x 16k
+#: ~ 6e9 FLOPs to fine-tune once on its 16k domain tokens (6ND, Kaplan et al. 2020). A bare
+#: ``400`` is far more likely GPU-hours or dollars, so it gets a warning.
+MIN_UNITLESS_FLOPS = 1e9
 
 
-def _special_values(s: str, raw: object, flag: str) -> None:
-    head = s.lstrip("+-$")
-    if head.startswith("nan"):
-        raise BudgetError(f"{flag}: must be a number, got {raw!r}")
-    if head.startswith("inf"):
-        raise BudgetError(f"{flag}: must be finite, got {raw!r}")
-    if s.startswith("-") or s.startswith("$-"):
-        raise BudgetError(f"{flag}: must be positive, got {raw!r}")
-    if s.startswith("+"):
-        s = s[1:]
+def _reject_sign(text: object, flag: str) -> None:
+    s = "" if text is None else str(text).strip().replace("\u2212", "-")
+    if s.startswith(("-", "$-", "-$")):
+        raise BudgetError(f"{flag}: must be positive, got {text!r}")
 
 
-def _split_number(s: str, raw: object, flag: str, what: str) -> tuple[float, str]:
-    m = _NUMBER.match(s)
-    if m is None:
-        raise BudgetError(f"{flag}: expected {what}, got {raw!r}")
-    return float(m.group(0)), s[m.end():]
+def _split(text: object, flag: str, what: str, typed: object = None) -> tuple[float, str]:
+    """`split_number` with BudgetError; `typed` (what the user wrote, when `text` is a part
+    of it) is quoted in the message."""
+    _reject_sign(text, flag)
+    try:
+        return split_number(text, flag=flag, what=what)
+    except NumberError as err:
+        msg = str(err)
+        if typed is not None and text is not None:
+            msg = msg.replace(repr(str(text)), repr(str(typed)))
+        raise BudgetError(msg) from None
+
+
+def _check_amount(amount: float, unit: str, text: object, flag: str) -> None:
+    if amount <= 0:
+        raise BudgetError(f"{flag}: must be positive, got {text!r}")
+    top = MAX_AMOUNT[unit]
+    if amount > top:
+        raise BudgetError(f"{flag}: {text!r} is out of range; accepted: a positive amount up "
+                          f"to {format_amount(top, unit)}")
 
 
 def parse_compute_budget(text: object, *, flag: str = "--budget") -> ComputeBudget:
     """``4e18`` / ``4e18flops`` / ``4EFLOPs`` -> FLOPs; ``400gpuh`` / ``400 GPUh`` ->
-    GPU-hours; ``$1200`` / ``1.2k usd`` -> dollars."""
-    s = _clean(text, flag)
-    _special_values(s, text, flag)
-    dollar_prefix = s.startswith("$")
-    if dollar_prefix:
-        s = s[1:]
-    value, rest = _split_number(s, text, flag, _HELP_UNITS)
+    GPU-hours; ``$1200`` / ``1.2k usd`` -> dollars.
+
+    Numbers are read by `planner.costing.numbers.split_number`: ``2,5 GPUh`` is 2.5 GPU-hours,
+    ``1,5k GPUh`` 1,500, and ``1,500 GPUh`` is refused as ambiguous. Amounts are positive and
+    at most `MAX_AMOUNT` of their unit. A unitless amount below `MIN_UNITLESS_FLOPS` is
+    accepted as FLOPs with an `InputWarning` suggesting a unit.
+
+    Raises:
+        BudgetError: one line starting with `flag`.
+    """
+    raw = "" if text is None else str(text).strip()
+    dollar_prefix = raw.startswith("$")
+    value, rest = _split(raw[1:] if dollar_prefix else text, flag, _HELP_UNITS, typed=text)
     mult = 1.0
     if rest not in _UNIT_WORDS and rest[:1] in _MULT and rest[1:] in _UNIT_WORDS:
         mult, rest = _MULT[rest[0]], rest[1:]
@@ -329,24 +349,31 @@ def parse_compute_budget(text: object, *, flag: str = "--budget") -> ComputeBudg
     if unit is None:
         raise BudgetError(f"{flag}: unknown unit {rest!r} in {text!r}; use {_HELP_UNITS}")
     amount = value * mult
-    if amount <= 0:
-        raise BudgetError(f"{flag}: must be positive, got {text!r}")
+    _check_amount(amount, unit, text, flag)
+    if unit == "flops" and rest == "" and amount < MIN_UNITLESS_FLOPS:
+        warn_input(f"{flag}: {raw!r} has no unit, so it is {format_amount(amount, 'flops')}, "
+                   f"too little to train any model; did you mean '{raw}gpuh' (GPU-hours) or "
+                   f"'${raw}' (dollars)?")
     return ComputeBudget(**{unit: amount})
 
 
 def parse_inference_budget(text: object, *, flag: str = "--inference-budget",
                            ) -> InferenceBudget:
     """``126M`` / ``1.2B`` / ``771000000`` -> a parameter cap; ``2.6e8flops/token`` (also
-    ``260Mflops/token``, ``2.6e8/tok``) -> a cap on forward FLOPs per token."""
-    s = _clean(text, flag)
-    _special_values(s, text, flag)
+    ``260Mflops/token``, ``2.6e8/tok``) -> a cap on forward FLOPs per token.
+
+    Raises:
+        BudgetError: one line starting with `flag` (non-finite, out of range: at most
+            `MAX_PARAMS` parameters or `MAX_FLOPS_PER_TOKEN`).
+    """
+    s = "" if text is None else str(text).strip().lower()
     per_token = False
     for suffix in ("/token", "/tok"):
-        if s.endswith(suffix):
-            per_token, s = True, s[: -len(suffix)]
+        if s.replace(" ", "").endswith(suffix):
+            per_token, s = True, s.replace(" ", "")[: -len(suffix)]
             break
     what = "a parameter count (126M, 1.2B) or FLOPs per token (2.6e8flops/token)"
-    value, rest = _split_number(s, text, flag, what)
+    value, rest = _split(s if text is not None else None, flag, what, typed=text)
     mult = 1.0
     if rest[:1] in _MULT and (per_token or rest[1:] in ("", "params", "parameters", "p")):
         mult, rest = _MULT[rest[0]], rest[1:]
@@ -355,6 +382,9 @@ def parse_inference_budget(text: object, *, flag: str = "--inference-budget",
             raise BudgetError(f"{flag}: unknown unit {rest!r} in {text!r}; expected {what}")
         if value * mult <= 0:
             raise BudgetError(f"{flag}: must be positive, got {text!r}")
+        if value * mult > MAX_FLOPS_PER_TOKEN:
+            raise BudgetError(f"{flag}: {text!r} is out of range; accepted: up to "
+                              f"{format_number(MAX_FLOPS_PER_TOKEN)} FLOPs/token")
         return InferenceBudget(max_flops_per_token=value * mult)
     if rest.endswith("flop") or rest.endswith("flops"):
         raise BudgetError(f"{flag}: FLOPs need a '/token' suffix (2.6e8flops/token); "
@@ -364,50 +394,63 @@ def parse_inference_budget(text: object, *, flag: str = "--inference-budget",
     n = value * mult
     if n < 1:
         raise BudgetError(f"{flag}: must be at least 1 parameter, got {text!r}")
+    if n > MAX_PARAMS:
+        raise BudgetError(f"{flag}: {text!r} is out of range; accepted: 1 to "
+                          f"{format_count(MAX_PARAMS)} parameters")
     return InferenceBudget(max_params=int(round(n)))
 
 
 def parse_tokens(text: object, *, flag: str = "--domain-tokens") -> int:
-    """``8M`` / ``64e6`` / ``8000000`` / ``8M tokens`` -> a positive token count."""
-    s = _clean(text, flag)
-    _special_values(s, text, flag)
-    for suffix in ("tokens", "token", "tok"):
-        if s.endswith(suffix):
-            s = s[: -len(suffix)]
-            break
-    value, rest = _split_number(s, text, flag, "a token count (8M, 64e6)")
-    if rest and not (len(rest) == 1 and rest in _MULT):
-        raise BudgetError(f"{flag}: unknown unit {rest!r} in {text!r}; "
-                          "expected a token count (8M, 64e6)")
-    n = value * (_MULT[rest] if rest else 1.0)
-    if n < 1:
-        raise BudgetError(f"{flag}: must be at least 1 token, got {text!r}")
+    """``8M`` / ``64e6`` / ``8000000`` / ``8M tokens`` -> a token count in [1, `MAX_TOKENS`].
+
+    Raises:
+        BudgetError: one line starting with `flag`.
+    """
+    try:
+        n = parse_number(text, flag=flag, minimum=1, maximum=MAX_TOKENS,
+                         units=("tokens", "token", "tok"))
+    except BudgetError:
+        raise
+    except NumberError as err:
+        msg = str(err)
+        if "expected a number >= 1" in msg or "in [1," in msg:
+            msg = msg.replace("expected a number", "must be at least 1 token: a number")
+        raise BudgetError(msg) from None
     return int(round(n))
 
 
 def parse_count(text: object, *, flag: str = "--domains") -> int:
-    """A positive integer (the number of domains)."""
-    s = _clean(text, flag)
-    _special_values(s, text, flag)
-    if not s.isdigit():
-        raise BudgetError(f"{flag}: must be a positive integer, got {text!r}")
-    n = int(s)
-    if n < 1:
-        raise BudgetError(f"{flag}: must be a positive integer, got {text!r}")
-    return n
+    """A positive integer up to `MAX_DOMAINS` (the number of domains).
 
-
-def parse_positive_float(text: object, *, flag: str) -> float:
-    """A positive finite number (``2.5``, ``$2.5``, ``2.5/h``)."""
-    s = _clean(text, flag)
-    _special_values(s, text, flag)
-    s = s.removeprefix("$").removesuffix("/h").removesuffix("/hour")
+    Raises:
+        BudgetError: one line starting with `flag`.
+    """
     try:
-        value = float(s)
-    except ValueError:
-        raise BudgetError(f"{flag}: expected a number, got {text!r}") from None
-    try:
-        _finite_positive(value, "value")
+        return int(parse_number(text, flag=flag, integer=True, minimum=1,
+                                maximum=MAX_DOMAINS, si=False))
     except BudgetError:
-        raise BudgetError(f"{flag}: must be positive, got {text!r}") from None
-    return value
+        raise
+    except NumberError as err:
+        raise BudgetError(str(err)) from None
+
+
+def parse_positive_float(text: object, *, flag: str,
+                         maximum: float = MAX_PRICE_PER_HOUR) -> float:
+    """A positive finite number up to `maximum` (``2.5``, ``$2.5``, ``2.5/h``, ``2,5``).
+
+    Raises:
+        BudgetError: one line starting with `flag`.
+    """
+    _reject_sign(text, flag)
+    s = "" if text is None else str(text).strip().lower()
+    s = s.removeprefix("$").removesuffix("/hour").removesuffix("/h").strip()
+    if s == "" and text is not None and str(text).strip():
+        s = str(text)
+    try:
+        return float(parse_number(s if text is not None else None, flag=flag, minimum=0,
+                                  open_min=True, maximum=maximum, si=False))
+    except NumberError as err:
+        msg = str(err)
+        if "expected a positive" not in msg and msg.startswith(f"{flag}: expected a number >"):
+            msg = msg.replace(f"{flag}: expected", f"{flag}: must be positive:", 1)
+        raise BudgetError(msg) from None

@@ -351,8 +351,9 @@ def _log_failure(root: Path, strategy: str, domain: str, err: BaseException) -> 
     from domains.cache import file_stem
 
     path = root / "logs" / f"{file_stem(f'{strategy}-{domain}', limit=200)}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
+    from domains.atomic import atomic_write_text
+
+    atomic_write_text(path, "".join(traceback.format_exception(err)))
     return path
 
 
@@ -361,9 +362,14 @@ def format_measured(summary: pd.DataFrame, table: pd.DataFrame) -> str:
     per bucket and the served model's size (what `specplan demo` prints)."""
     if len(table) == 0:
         return "no measured runs"
+    from planner.costing.numbers import format_number
+    from planner.reports.fonts import display_width, pad, shorten
+
     domains = list(dict.fromkeys(table["domain"]))
-    width = max(8, *(len(d) for d in domains))
-    head = (f"{'strategy':<24}" + "".join(f"{d[:width]:>{width + 1}}" for d in domains)
+    # columns by display width (a CJK character takes two); long names end in "…"
+    width = min(24, max(8, *(display_width(d) for d in domains)))
+    head = (f"{'strategy':<24}" + "".join(pad(shorten(d, width), width + 1, right=True)
+                                          for d in domains)
             + f"{'macro':>8}{'pretrain FLOPs':>16}{'spec FLOPs/dom':>16}{'params':>9}")
     lines = [head, "-" * len(head)]
     from planner.costing.budget import format_params
@@ -375,7 +381,8 @@ def format_measured(summary: pd.DataFrame, table: pd.DataFrame) -> str:
                         f"{'-':>{width + 1}}" for d in domains)
         mark = "" if r.within_cap in (True, None) else " *"
         lines.append(f"{r.strategy + mark:<24}{cells}{r.macro_ppl:>8.2f}"
-                     f"{r.pretraining_flops:>16.3g}{r.specialization_flops:>16.3g}"
+                     f"{format_number(r.pretraining_flops):>16}"
+                     f"{format_number(r.specialization_flops):>16}"
                      f"{format_params(r.inference_params):>9}")
     if (summary["within_cap"] == False).any():  # noqa: E712 - a nullable column
         lines.append("* serves a model larger than the small one: over the inference cap")
@@ -424,9 +431,11 @@ def run_demo(cfg: DemoConfig | None = None, *, echo: Callable[[str], None] = pri
              f"{best.strategy} (macro perplexity {best.macro_ppl:.2f}).")
     echo("")
     b = budget
+    from planner.costing.budget import format_params
+
     echo(f"Recommendation for the default scenario: pretraining {b.pretraining}, "
          f"specialization {b.specialization} per domain, inference cap {b.inference}, "
-         f"{b.n_domain_tokens / 1e6:g}M domain tokens, {b.n_domains} domains on "
+         f"{format_params(b.n_domain_tokens)} domain tokens, {b.n_domains} domains on "
          f"{b.accelerator}. At the paper's 126M / 771M scale this rests on its published "
          f"results; your {cfg.scale}-scale runs are fitted at their own scale (the "
          "report's model check).")

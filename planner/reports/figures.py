@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from planner.costing.budget import format_params
+
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
@@ -38,6 +40,9 @@ class FigureSpec:
 def _new_figure(width: float = 7.6, height: float = 4.4) -> tuple[Figure, Any]:
     from matplotlib.figure import Figure
 
+    from planner.reports.fonts import use_wide_fonts
+
+    use_wide_fonts()  # any script in a domain name (Noto Sans CJK as fallback)
     fig = Figure(figsize=(width, height), layout="constrained")
     return fig, fig.add_subplot()
 
@@ -61,7 +66,7 @@ def figures(report: Report) -> list[FigureSpec]:
     if len(report.decision_map):
         one("decision_map", "Decision map",
             f"Best strategy at the inference cap {b.inference} and "
-            f"{b.n_domain_tokens / 1e6:g}M domain tokens, over pretraining x specialization "
+            f"{format_params(b.n_domain_tokens)} domain tokens, over pretraining x specialization "
             "budgets (the paper's Figure 1). The star is your budget.",
             lambda ax: plots.plot_decision_map(
                 report.decision_map, ax,

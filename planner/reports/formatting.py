@@ -12,6 +12,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from planner.costing.budget import format_params
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -26,13 +28,20 @@ UNIT_LABELS = {"gpu_hours": "GPU-hours", "usd": "US dollars", "flops": "FLOPs"}
 
 
 def fmt_number(value: Any, spec: str = ".2f", missing: str = "n/a") -> str:
-    """`value` formatted with `spec`, or `missing` when it is absent, NaN or not a number
+    """`value` formatted with `spec` (``"eng"``: `planner.costing.numbers.format_number`,
+    ``1.0e12`` rather than ``1e+12``), or `missing` when it is absent, NaN or not a number
     (a stored run's optional measurement)."""
     try:
         x = float(value)
     except (TypeError, ValueError):
         return missing
-    return missing if math.isnan(x) else format(x, spec)
+    if math.isnan(x):
+        return missing
+    if spec == "eng":
+        from planner.costing.numbers import format_number
+
+        return format_number(x)
+    return format(x, spec)
 
 
 def format_cell(value: Any, kind: str = "") -> str:
@@ -135,7 +144,7 @@ def budget_items(budget: Budget) -> list[tuple[str, str]]:
     return [("pretraining (once)", str(b.pretraining)),
             ("specialization (per domain)", str(b.specialization)),
             ("inference cap", str(b.inference)),
-            ("domain data", f"{b.n_domain_tokens / 1e6:g}M tokens per domain"),
+            ("domain data", f"{format_params(b.n_domain_tokens)} tokens per domain"),
             ("domains", str(b.n_domains)),
             ("total cap", str(b.total) if b.total is not None else "none"),
             ("accelerator", b.accelerator)]

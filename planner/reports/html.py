@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from domains.atomic import atomic_write_text
 from planner.reports import figures as figures_module
 from planner.reports.formatting import TABLE_COLUMNS, budget_items, table_headers, table_rows
 
@@ -141,6 +142,5 @@ def render_html(report: Report) -> str:
 def write_html(report: Report, path: str | Path) -> Path:
     """Write `render_html` to `path` (UTF-8); returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(report), encoding="utf-8")
+    atomic_write_text(path, render_html(report))  # never a truncated report.html
     return path

@@ -14,7 +14,9 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from domains.atomic import atomic_open
 from planner.reports import figures as figures_module
+from planner.reports.fonts import display_width, mono_families, pad, shorten, use_wide_fonts
 from planner.reports.formatting import TABLE_COLUMNS, budget_items, table_headers, table_rows
 
 if TYPE_CHECKING:
@@ -49,10 +51,12 @@ def _text_table(frame: pd.DataFrame, name: str) -> list[str]:
     spec = TABLE_COLUMNS[name]
     heads = table_headers(frame, spec)
     rows = table_rows(frame, spec)
-    widths = [min(40, max(len(h), *(len(r[i]) for r in rows))) for i, h in enumerate(heads)]
+    # columns by display width (a CJK character takes two), long cells cut with "…"
+    widths = [min(40, max(display_width(h), *(display_width(r[i]) for r in rows)))
+              for i, h in enumerate(heads)]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c[:w].ljust(w) for c, w in zip(cells, widths, strict=True))
+        return "  ".join(pad(shorten(c, w), w) for c, w in zip(cells, widths, strict=True))
 
     return [line(heads), "  ".join("-" * w for w in widths), *map(line, rows)]
 
@@ -61,11 +65,12 @@ def _draw_text_page(pdf: Any, lines: list[str]) -> None:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=_PAGE)
-    width = max((len(line) for line in lines[1:]), default=1)
+    width = max((display_width(line) for line in lines[1:]), default=1)
     # a monospace glyph is ~0.6 em wide; keep the text within 80% of the page width
     size = min(6.6, 0.80 * _PAGE[0] * 72 / (0.6 * max(width, 1)))
     fig.text(0.06, 0.96, lines[0], fontsize=13, weight="bold", va="top")
-    fig.text(0.06, 0.93, "\n".join(lines[1:]), family="monospace", fontsize=size, va="top")
+    fig.text(0.06, 0.93, "\n".join(lines[1:]), family=mono_families(), fontsize=size,
+             va="top")
     pdf.savefig(fig)
 
 
@@ -74,8 +79,8 @@ def write_pdf(report: Report, path: str | Path) -> Path:
     from matplotlib.backends.backend_pdf import PdfPages
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
+    use_wide_fonts()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     intro = [f"Generated {report.generated}"
              + (f" from {report.storage}" if report.storage else ""), "",
              "Budget scenario:"]
@@ -97,7 +102,7 @@ def write_pdf(report: Report, path: str | Path) -> Path:
         if name == "measured_vs_predicted" and len(frame):
             frame = frame[frame["source"] == "your runs"]
         pages += _text_pages(title, _text_table(frame, name), wrap=False)
-    with PdfPages(path) as pdf:
+    with atomic_open(path, "wb") as f, PdfPages(f) as pdf:
         for lines in pages:
             _draw_text_page(pdf, lines)
         for spec in figures_module.figures(report):

@@ -47,9 +47,16 @@ __all__ = [
 _NONE_COLOR = "#d9d9d9"  # grid points where no strategy fits the budgets
 
 
-def _text(value: Any) -> str:
-    """User text for a matplotlib label: a literal ``$`` must not start mathtext."""
-    return str(value).replace("$", r"\$")
+#: Longest label drawn, in columns (a CJK character counts 2); longer ones end in "…".
+MAX_LABEL = 40
+
+
+def _text(value: Any, width: int = MAX_LABEL) -> str:
+    """User text for a matplotlib label: cut to `width` columns with a visible "…", and a
+    literal ``$`` must not start mathtext."""
+    from planner.reports.fonts import shorten
+
+    return shorten(str(value), width).replace("$", r"\$")
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 4.2)) -> Axes:
@@ -57,6 +64,9 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 4.2)) -> Axes:
         return ax
     import matplotlib.pyplot as plt
 
+    from planner.reports.fonts import use_wide_fonts
+
+    use_wide_fonts()
     _, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax
 

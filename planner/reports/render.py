@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from domains.atomic import atomic_write_text
+
 if TYPE_CHECKING:
     from planner.reports.report import Report
 
@@ -57,6 +59,6 @@ def write_tables(report: Report, folder: str | Path) -> list[Path]:
     paths = []
     for name, frame in report.frames().items():
         path = folder / f"{name}.csv"
-        json_cells(frame).to_csv(path, index=False)
+        atomic_write_text(path, json_cells(frame).to_csv(index=False))
         paths.append(path)
     return paths

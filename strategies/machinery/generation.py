@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from domains.atomic import atomic_write_text, write_guard
 from domains.cache import stable_hash
 from domains.errors import SpecplanError
 
@@ -143,7 +144,9 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 
 
 def _append(path: Path, records: list[dict[str, Any]]) -> None:
-    with open(path, "a", encoding="utf-8") as f:
+    # an append-only journal, not a temp-and-rename file: a torn last line is cut by
+    # `read_records`; a write error is one `WriteError` line naming the file
+    with write_guard(path), open(path, "a", encoding="utf-8") as f:
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
         f.flush()
@@ -184,9 +187,9 @@ def generate_corpus(
     path = folder / "generations.jsonl"
     meta = folder / "meta.json"
     if not meta.exists():
-        meta.write_text(json.dumps({"format": FORMAT, "teacher": teacher.identity,
-                                    "sampling": asdict(sampling), "n_prompts": len(prompts)},
-                                   indent=2, default=str))
+        atomic_write_text(meta, json.dumps({"format": FORMAT, "teacher": teacher.identity,
+                                            "sampling": asdict(sampling),
+                                            "n_prompts": len(prompts)}, indent=2, default=str))
     records = read_records(path)
     done = {int(r["i"]) for r in records}
     todo = [i for i in range(len(prompts)) if i not in done]

@@ -154,29 +154,22 @@ def _save_checkpoint(
     ckpt: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
     best_state: dict[str, torch.Tensor] | None, counters: dict[str, Any],
 ) -> None:
-    """Write to a temp folder then rename: a kill mid-write leaves the old checkpoint."""
-    tmp = ckpt.with_name(ckpt.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()},
-              str(tmp / "model.safetensors"))
+    """Write to a temp folder, fsync, then rename (`domains.atomic.atomic_dir`): a kill
+    mid-write leaves the old checkpoint; a full disk is a `WriteError` naming `ckpt`."""
+    from domains.atomic import atomic_dir
+
     opt_tensors: dict[str, torch.Tensor] = {}
     for pid, state in opt.state_dict()["state"].items():
         for key, value in state.items():
             t = value if isinstance(value, torch.Tensor) else torch.tensor(value)
             opt_tensors[f"{pid}.{key}"] = t.detach().contiguous().clone()
-    save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
-    if best_state is not None:
-        save_file(best_state, str(tmp / "best.safetensors"))
-    (tmp / "state.json").write_text(json.dumps(counters))
-    if ckpt.exists():
-        old = ckpt.with_name(ckpt.name + ".old")
-        if old.exists():
-            _rmtree(old)
-        ckpt.rename(old)
-        tmp.rename(ckpt)
-        _rmtree(old)
-    else:
-        tmp.rename(ckpt)
+    with atomic_dir(ckpt) as tmp:
+        save_file({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()},
+                  str(tmp / "model.safetensors"))
+        save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
+        if best_state is not None:
+            save_file(best_state, str(tmp / "best.safetensors"))
+        (tmp / "state.json").write_text(json.dumps(counters))
 
 
 def _rmtree(path: Path) -> None:

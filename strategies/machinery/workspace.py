@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from domains.atomic import atomic_into
 from strategies.machinery.scales import ModelSpec, Scale, get_scale
 
 if TYPE_CHECKING:
@@ -216,7 +217,8 @@ class Workspace:
         cfg.seed = self.seed + seed_offset
         result = train(model, data, cfg, loss_fn=loss_fn)
         record = {**result.to_dict(), "n_params": spec.n_params, "finished": time.time()}
-        model.save_pretrained(path, safe_serialization=True)
+        with atomic_into(path) as tmp:  # no torn model.safetensors; WriteError on a full disk
+            model.save_pretrained(tmp, safe_serialization=True)
         self.finish(path, record)
         return model, record
 
@@ -290,7 +292,8 @@ class Workspace:
                 return GPT2LMHeadModel.from_pretrained(path), _train_result(record), True
             model = make_model()
             result = self.finetune(model, domain, key=key, desc=desc, lr=lr, **finetune_kwargs)
-            model.save_pretrained(path, safe_serialization=True)
+            with atomic_into(path) as tmp:
+                model.save_pretrained(tmp, safe_serialization=True)
             self.finish(path, result.to_dict())
             return model, result, False
 

@@ -30,7 +30,10 @@ from planner.exceptions import BudgetError, SpecplanError
     ("1.5k gpuh", "gpu_hours", 1500.0),
     ("0.5gpuh", "gpu_hours", 0.5),
     ("$1200", "usd", 1200.0),
-    ("$1,200", "usd", 1200.0),
+    ("$1,200.50", "usd", 1200.5),
+    ("1,5k GPUh", "gpu_hours", 1500.0),  # a decimal comma: 1.5k, never 15k
+    ("2,5 GPUh", "gpu_hours", 2.5),
+    ("1e25gpuh", "gpu_hours", 1e25),
     ("1.2k usd", "usd", 1200.0),
     ("1200 dollars", "usd", 1200.0),
 ])
@@ -51,6 +54,9 @@ def test_compute_budget_units(text: str, unit: str, amount: float) -> None:
     ("abc", "expected FLOPs"),
     ("$5gpuh", "mixes dollars"),
     ("", "a value is required"),
+    ("$1,200", "ambiguous"),
+    ("1e308gpuh", "out of range"),
+    ("1e400", "too large"),
 ])
 def test_compute_budget_invalid(text: str, match: str) -> None:
     with pytest.raises(BudgetError, match=match) as info:
@@ -154,7 +160,7 @@ def test_budget_fits_and_shortfall() -> None:
     assert b.fits(inside) and b.shortfall(inside) == pytest.approx(0.0, abs=1e-6)
     assert not b.fits(over) and b.shortfall(over) == pytest.approx(50.0)
     assert ComputeBudget(usd=850.0).shortfall(over) == pytest.approx(50.0)
-    assert str(b) == "400 GPUh" and str(ComputeBudget(usd=1200.0)) == "$1,200"
+    assert str(b) == "400 GPUh" and str(ComputeBudget(usd=1200.0)) == "$1200"
 
 
 def test_budget_from_strings() -> None:

@@ -13,7 +13,16 @@ from __future__ import annotations
 import argparse
 import os
 
-from planner.cli.commands._common import add_storage, split_list
+from planner.cli.commands._common import (
+    add_files_options,
+    add_json,
+    add_storage,
+    count_arg,
+    domain_refs,
+    emit_json,
+    seed_arg,
+    split_list,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,17 +45,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-report", action="store_true", help="skip the report")
     parser.add_argument("--root", default=DEFAULT_ROOT, metavar="DIR",
                         help="artifacts, checkpoints and models (default: .specplan/)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, metavar="N",
+    parser.add_argument("--seed", type=seed_arg(), default=0)
+    parser.add_argument("--threads", type=count_arg("--threads", minimum=0, maximum=4096),
+                        default=1, metavar="N",
                         help="torch threads for training (default 1: fastest for the "
                              "demo's small models on a shared 2-core CPU; 0: every core)")
-    parser.add_argument("--workers", type=int, default=None, metavar="N",
+    parser.add_argument("--workers", type=count_arg("--workers", maximum=4096), default=None,
+                        metavar="N",
                         help="processes running strategy families side by side (default: "
                              "2, or 1 on a single core)")
-    parser.add_argument("--grid", type=int, default=12, metavar="N",
+    parser.add_argument("--grid", type=count_arg("--grid", minimum=2, maximum=1000),
+                        default=12, metavar="N",
                         help="points per axis of the report's decision map (default 12)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_files_options(parser)
     add_storage(parser)
+    add_json(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise SpecplanError(f"--workers: must be at least 1, got {args.workers}")
     workers = args.workers if args.workers is not None else min(2, os.cpu_count() or 1)
-    domains = split_list(args.domains)
+    domains = domain_refs(split_list(args.domains), args)
     if not domains:
         raise SpecplanError("--domains: give at least one domain")
     strategies = None if args.strategies == "all" else split_list(args.strategies)
@@ -80,4 +94,10 @@ def run(args: argparse.Namespace) -> int:
                      progress=not args.quiet, grid_points=args.grid, workers=workers,
                      threads=None if args.threads == 0 else args.threads)
     result = run_demo(cfg)
+    if args.json:
+        rec = result.report.recommendation if result.report is not None else None
+        emit_json({"records": result.records, "failures": result.failures,
+                   "reused": result.reused, "paths": [str(p) for p in result.paths],
+                   "recommendation": rec.to_dict() if rec is not None else None,
+                   "timings": result.timings})
     return 0 if not result.failures else 1

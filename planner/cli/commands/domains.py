@@ -6,11 +6,11 @@ The rows come from `domains.stats.describe_domains`; this module only parses and
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from typing import Any
 
-from domains.tokenizer import DEFAULT_VOCAB_SIZE
+from domains.tokenizer import DEFAULT_VOCAB_SIZE, MIN_VOCAB_SIZE
+from planner.cli.commands._common import add_files_options, count_arg, domain_refs, emit_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,13 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "corpora in ../shared/data) or hf (streamed public datasets)",
     )
     parser.add_argument(
-        "--text-field",
-        metavar="FIELD",
-        help="JSONL field / CSV or Parquet column holding the text (default: text)",
-    )
-    parser.add_argument(
         "--vocab-size",
-        type=int,
+        type=count_arg("--vocab-size", minimum=MIN_VOCAB_SIZE, maximum=10_000_000),
         default=DEFAULT_VOCAB_SIZE,
         metavar="N",
         help="vocabulary of the project tokenizer used to count tokens "
@@ -48,8 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip token counts (no tokenizer training or tokenization on a cold cache)",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_files_options(parser)
     parser.add_argument(
-        "--clusters", type=int, metavar="K",
+        "--clusters", type=count_arg("--clusters", maximum=100_000), metavar="K",
         help="also show each domain's cluster histogram entropy (nats) and top-cluster share "
         "for K k-means clusters fitted on the generic corpus (the paper's Tables 9 and 10; "
         "embeds up to 3,000 generic and 1,000 documents per domain, cached)",
@@ -60,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from domains.stats import describe_domains  # import here: `specplan --help` stays fast
 
     rows = describe_domains(
-        args.domains,
+        domain_refs(list(args.domains), args) if args.domains else None,
         source=args.source,
         text_field=args.text_field,
         tokens=not args.no_tokens,
@@ -69,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if args.clusters is not None:
         _add_cluster_stats(args, rows)
     if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        emit_json(rows)
     else:
         print(format_table(rows, vocab_size=args.vocab_size))
         if args.clusters is not None:
@@ -84,7 +80,7 @@ def _add_cluster_stats(args: argparse.Namespace, rows: list[dict[str, Any]]) -> 
     from domains.spec import BUILTIN_DOMAINS
     from strategies.machinery.clustering import domain_cluster_table
 
-    names = list(args.domains) if args.domains else list(BUILTIN_DOMAINS)
+    names = domain_refs(list(args.domains), args) if args.domains else list(BUILTIN_DOMAINS)
     doms = []
     for n in names:
         own_files = "=" in n or args.source == "files"

@@ -11,7 +11,6 @@ naming its flag, with exit status 2. Importing this module never imports torch.
 from __future__ import annotations
 
 import argparse
-import json
 
 from planner.cli.budget_flags import add_budget_arguments, budget_from_args
 
@@ -45,16 +44,10 @@ examples (the paper's decision rules, Fig. 1):
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def _int(text: str, flag: str, minimum: int) -> int:
-    from planner.exceptions import BudgetError
+def _int(text: str, flag: str, minimum: int, maximum: int) -> int:
+    from planner.costing.numbers import parse_number
 
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        raise BudgetError(f"{flag}: expected an integer, got {text!r}") from None
-    if value < minimum:
-        raise BudgetError(f"{flag}: must be at least {minimum}, got {text!r}")
-    return value
+    return int(parse_number(text, flag=flag, integer=True, minimum=minimum, maximum=maximum))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,8 +55,11 @@ def run(args: argparse.Namespace) -> int:
     from planner.search.recommend import recommend
 
     budget = budget_from_args(args)
-    seed = _int(args.seed, "--seed", 0)
-    trials = DEFAULT_TRIALS if args.trials is None else _int(args.trials, "--trials", 0)
+    from planner.costing.numbers import INT32_SEED_MAX
+
+    seed = _int(args.seed, "--seed", 0, INT32_SEED_MAX)
+    trials = (DEFAULT_TRIALS if args.trials is None
+              else _int(args.trials, "--trials", 0, 100_000))
     strategies = ([s.strip() for s in args.strategies.split(",") if s.strip()]
                   if args.strategies else None)
     if strategies is not None:
@@ -74,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
                     scale=args.scale, strategies=strategies,
                     objectives="ppl+cost" if args.pareto else "ppl")
     if args.json:
-        print(json.dumps(rec.to_dict(), indent=2))
+        from planner.cli.commands._common import emit_json
+
+        emit_json(rec.to_dict())
     else:
         print(rec.format())
     return 0

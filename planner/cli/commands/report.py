@@ -11,10 +11,9 @@ default scenario's value (400 GPUh, 2 GPUh, 126M, 8M tokens, 7 domains, A100).
 from __future__ import annotations
 
 import argparse
-import json
 
 from planner.cli.budget_flags import add_budget_arguments, budget_from_args
-from planner.cli.commands._common import add_storage, split_list
+from planner.cli.commands._common import add_storage, count_arg, emit_json, seed_arg, split_list
 from planner.costing.scenario import DEFAULT_SCENARIO
 
 
@@ -29,9 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scales", default=None, metavar="LIST",
                         help="only runs at these scales (default: every run)")
     parser.add_argument("--title", default="specplan report")
-    parser.add_argument("--grid", default=12, type=int, metavar="N",
+    parser.add_argument("--grid", default=12, type=count_arg("--grid", minimum=2, maximum=1000),
+                        metavar="N",
                         help="points per axis of the decision map and budget curves")
-    parser.add_argument("--seed", default=0, type=int, help="optimizer seed")
+    parser.add_argument("--seed", default=0, type=seed_arg(), help="optimizer seed")
     parser.add_argument("--json", action="store_true",
                         help="print the written paths and the recommendation as JSON")
     add_storage(parser)
@@ -56,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
     paths = write_report(report, args.out, formats=formats)
     if args.json:
         rec = report.recommendation
-        print(json.dumps({"paths": [str(p) for p in paths], "n_results": len(report.runs),
-                          "recommendation": rec.to_dict() if rec is not None else None,
-                          "notes": report.notes}, indent=2))
+        emit_json({"paths": [str(p) for p in paths], "n_results": len(report.runs),
+                   "recommendation": rec.to_dict() if rec is not None else None,
+                   "notes": report.notes})
         return 0
     rec = report.recommendation
     if rec is not None:

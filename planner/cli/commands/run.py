@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from planner.cli.commands._common import add_json, add_storage, fmt_number, parse_params
+from planner.cli.commands._common import (
+    add_files_options,
+    add_json,
+    add_storage,
+    domain_refs,
+    emit_json,
+    fmt_number,
+    parse_params,
+    seed_arg,
+    tokens_arg,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain", required=True,
                         help="biomedical | legal | news | NAME=PATH (your own files)")
     parser.add_argument("--scale", default="tiny", help="tiny | demo | paper (default: tiny)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--domain-tokens", type=int, default=None,
+    parser.add_argument("--seed", type=seed_arg(), default=0)
+    parser.add_argument("--domain-tokens", type=tokens_arg(), default=None,
                         help="in-domain training tokens to use (default: the scale's)")
     parser.add_argument("--param", action="append", metavar="KEY=VALUE",
                         help="a strategy parameter, e.g. --param selection=best_loss")
@@ -23,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for artifacts, checkpoints and models (default: .specplan)")
     parser.add_argument("--force", action="store_true", help="redo a finished run")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_files_options(parser)
     add_storage(parser)
     add_json(parser)
 
@@ -34,19 +44,21 @@ def run(args: argparse.Namespace) -> int:
 
     name = strategy_registry.canonical(args.strategy)
     get_scale(args.scale)  # validate before any work
-    plan = RunPlan(strategies=[name], domains=[args.domain], scale=args.scale, seed=args.seed,
+    domains = domain_refs([args.domain], args)  # --text-field & co. ride along NAME=PATH
+    plan = RunPlan(strategies=[name], domains=domains, scale=args.scale, seed=args.seed,
                    params={name: parse_params(args.param)}, n_domain_tokens=args.domain_tokens,
                    storage=args.storage, root=args.root, force=args.force,
                    progress=not args.quiet)
     records = run_plan(plan)
     if args.json:
-        print(json.dumps(records, indent=2, default=repr))
+        emit_json(records)
         return 0
     for r in records:
         before = fmt_number(r["test_ppl_before_finetune"])
         print(f"{r['strategy']} on {r['domain']} ({r['scale']}): test perplexity "
               f"{r['test_ppl']:.2f} (before fine-tuning: {before}); "
-              f"pretraining {r['pretraining_flops']:.3g} FLOPs, specialization "
-              f"{r['specialization_flops']:.3g} FLOPs, {r['inference_params']:,} params; "
+              f"pretraining {fmt_number(r['pretraining_flops'], 'eng')} FLOPs, specialization "
+              f"{fmt_number(r['specialization_flops'], 'eng')} FLOPs, "
+              f"{r['inference_params']:,} params; "
               f"model saved to {r['model_path']}")
     return 0

@@ -10,10 +10,9 @@ Reads the store only: no torch import, no training.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from planner.cli.commands._common import add_json, add_storage, fmt_number, split_list
+from planner.cli.commands._common import add_json, add_storage, emit_json, fmt_number, split_list
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +51,8 @@ def select_runs(runs: Any, *, scales: list[str] | None = None,
 
 def format_runs(runs: Any) -> str:
     """The runs as a text table, oldest first."""
+    from planner.reports.fonts import pad, shorten
+
     if len(runs) == 0:
         return "no stored runs"
     order = runs.sort_values("datetime", na_position="first", kind="stable")
@@ -65,14 +66,14 @@ def format_runs(runs: Any) -> str:
 
     for r in order.to_dict(orient="records"):
         domain = str(r.get("domain") or "")
-        domain = domain if len(domain) <= 16 else domain[:15] + "…"
+        domain = pad(shorten(domain, 16), 16)  # display width: a CJK character takes two
         lines.append(
             f"{str(r.get('datetime') or '-'):<19}  {str(r.get('scale')):<6} "
-            f"{str(r.get('strategy')):<23} {domain:<16} {num(r.get('seed'), '.0f'):>4} "
+            f"{str(r.get('strategy')):<23} {domain} {num(r.get('seed'), '.0f'):>4} "
             f"{num(r.get('test_ppl'), '.2f'):>9} "
             f"{num(r.get('test_ppl_before_finetune'), '.2f'):>9} "
-            f"{num(r.get('pretraining_flops'), '.3g'):>14} "
-            f"{num(r.get('specialization_flops'), '.3g'):>10} "
+            f"{num(r.get('pretraining_flops'), 'eng'):>14} "
+            f"{num(r.get('specialization_flops'), 'eng'):>10} "
             f"{num(r.get('inference_params'), ',.0f'):>8} {num(r.get('wall_s'), '.0f'):>7}  "
             f"{r.get('run_key')}")
     return "\n".join(lines)
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"wrote {n} run(s) to {args.export}")
     if args.json:
-        print(json.dumps(runs.to_dict(orient="records"), indent=1, default=repr))
+        emit_json(runs.to_dict(orient="records"))
     elif not args.export:
         print(format_runs(runs))
     return 0

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any, TypedDict
 
-from planner.cli.commands._common import add_json
+from planner.cli.commands._common import add_json, emit_json
 
 
 class StrategyRow(TypedDict):
@@ -42,7 +41,7 @@ def describe_strategies() -> list[StrategyRow]:
 def run(args: argparse.Namespace) -> int:
     rows = describe_strategies()
     if args.json:
-        print(json.dumps(rows, indent=2, default=repr))
+        emit_json(rows)
         return 0
     for r in rows:
         aliases = ", ".join(r["aliases"])
