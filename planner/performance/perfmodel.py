@@ -578,11 +578,10 @@ class PerformanceModel:
         like = prior.like
         if z > z_hi and like in self.pooled_.strategies:
             best_like = self._reference_value(like, self.pooled_.u_range[like][1], z).y
-            if y < best_like:
-                notes.append(f"trained on the domain data only: beyond its measured data "
-                             f"({tokens_from_z(z_hi):.3g} tokens) it is not extrapolated "
-                             f"past `{like}` pretrained and fine-tuned on the same data")
-                y = best_like
+            notes.append(f"trained on the domain data only: beyond its measured data "
+                         f"({tokens_from_z(z_hi):.3g} tokens) it is not extrapolated past "
+                         f"`{like}` pretrained and fine-tuned on the same data")
+            y = max(y, best_like)
         return _Value(y=min(y, y_untuned), y_untuned=y_untuned,
                       sigma=float(np.hypot(_FIGURE_SIGMA, 0.05)),
                       confidence=prior.confidence, basis=_basis(s, prior), dist={"data": dz},
