@@ -73,7 +73,8 @@ def test_planner_names_no_strategy() -> None:
 def test_the_check_finds_a_name_but_not_in_docstrings(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text('"""Docstrings may say `small`."""\n\n\n'
-                   'def f() -> dict:\n    """Or mixture."""\n    return {"mixture": 1, "SLM-is": 2}\n')
+                   'def f() -> dict:\n    """Or mixture."""\n'
+                   '    return {"mixture": 1, "SLM-is": 2}\n')
     hits = _literals(bad, _registered_names())
     assert [h.rsplit(": ", 1)[1] for h in hits] == ["'mixture'", "'SLM-is'"]
 
