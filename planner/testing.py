@@ -18,6 +18,7 @@ domain, so the whole suite takes seconds per strategy.
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from typing import Any
@@ -112,7 +113,10 @@ class StrategyContractTests:
             "cls(scale='paper').estimate_cost(n_domain_tokens=8_000_000)\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n"
         )
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        # the child sees the same import path (a plug-in may live outside site-packages)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env)
         assert out.returncode == 0, out.stderr[-2000:]
 
     def test_serves_one_of_the_scales_models(self, strategy_cls: type[Strategy]) -> None:
