@@ -282,3 +282,20 @@ def test_extreme_but_valid_values_answer_or_say_what_is_short(
 def test_every_registered_strategy_is_plannable(model: PerformanceModel) -> None:
     for s in list_strategies():
         assert model.compute_range(s)[1] >= model.compute_range(s)[0]
+
+
+def test_decision_map_over_n_domains(model: PerformanceModel) -> None:
+    """The report's second map (Fig. 6): one total budget shared by N domains (Eq. 1)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from planner.reports.plots import plot_decision_map_domains
+    from planner.reports.report import decision_map_domains
+
+    budget = _budget("650gpuh", "130gpuh", "126M", "1M")
+    frame = decision_map_domains(budget, model, domains=[1, 200], totals=[650.0])
+    best = dict(zip(frame["n_domains"], frame["strategy"], strict=True))
+    assert best[1] == "importance_sampling"
+    assert best[200] in ("hypernetwork", "mixture")
+    ax = plot_decision_map_domains(frame, point=(1, 650.0))
+    assert ax.get_xlabel() == "number of domains N" and "GPU" in ax.get_ylabel()
