@@ -365,7 +365,7 @@ _EMPTY_NOTES = {
 def _sections(figs: dict[str, FigureSpec]) -> list[tuple[str, list[str], list[str]]]:
     """(heading, figure keys, table names) in reading order."""
     return [
-        ("Decision map", ["decision_map"], []),
+        ("Decision map", ["decision_map", "decision_map_domains"], []),
         ("Perplexity vs budget", ["curve_pretraining", "curve_specialization"], []),
         ("Cost over N domains", ["domain_costs"], []),
         ("Measured runs", [k for k in figs if k.startswith(("runs_", "measured_costs_"))],
