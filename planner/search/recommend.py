@@ -257,13 +257,15 @@ def recommend(budget: Budget, *, runs: Any = None, storage: str | None = None,
 
     Raises:
         InfeasibleBudgetError: no strategy fits; says which budget is short and by how much.
-        BudgetError: the inference cap is below the smallest model at this scale.
+        BudgetError: the inference cap is below the smallest model at this scale, or the
+            seed is outside 0 to 2**32 - 1.
     """
     from planner.performance.perfmodel import PerformanceModel
     from planner.search.candidates import PlanContext
     from strategies.machinery.scales import get_scale
 
     get_scale(scale)  # an unknown scale is a user error, named before anything is loaded
+    _check_seed(seed)
     if runs is None and storage:
         runs = load_runs(storage)
     n_runs = 0 if runs is None else len(runs)
@@ -306,6 +308,20 @@ def recommend(budget: Budget, *, runs: Any = None, storage: str | None = None,
         pareto=tuple(_pareto_rows(result, budget)) if objectives == "ppl+cost" else (),
         economical_choice=_economical_row(result, best),
     )
+
+
+#: the seeds the optimizer's sampler accepts (numpy's legacy seeding: 32 bits)
+SEED_RANGE = (0, 2**32 - 1)
+
+
+def _check_seed(seed: int) -> None:
+    """A seed outside what the sampler takes is a user error naming ``--seed``."""
+    from planner.exceptions import BudgetError
+
+    if isinstance(seed, bool) or not isinstance(seed, int) or \
+            not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        raise BudgetError(f"--seed: must be an integer from {SEED_RANGE[0]} to "
+                          f"{SEED_RANGE[1]} (2**32 - 1), got {seed!r}")
 
 
 def _economical_row(result: SearchResult, best: Candidate) -> dict[str, Any] | None:

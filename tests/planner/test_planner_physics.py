@@ -299,3 +299,12 @@ def test_decision_map_over_n_domains(model: PerformanceModel) -> None:
     assert best[200] in ("hypernetwork", "mixture")
     ax = plot_decision_map_domains(frame, point=(1, 650.0))
     assert ax.get_xlabel() == "number of domains N" and "GPU" in ax.get_ylabel()
+
+
+@pytest.mark.parametrize("seed", [2**32, 10**20])
+def test_a_seed_the_sampler_cannot_take_is_a_user_error(model: PerformanceModel,
+                                                        seed: int) -> None:
+    from planner.exceptions import BudgetError
+
+    with pytest.raises(BudgetError, match=r"^--seed: must be an integer from 0 to 4294967295"):
+        recommend(_budget("400gpuh", "2gpuh", "126M", "8M"), model=model, seed=seed)
