@@ -995,10 +995,16 @@ def _axis_or_none(strategy: str) -> str:
 def _baseline_config(strategy: str, prior: PlanningPrior) -> dict[str, Any]:
     """The configuration the reference rows were measured in: the paper's main parameters,
     the class defaults for the rest of the modelled knobs."""
+    return dict(_baseline_items(strategy))
+
+
+@functools.lru_cache(maxsize=64)
+def _baseline_items(strategy: str) -> tuple[tuple[str, Any], ...]:
     from strategies.registry import get_strategy_class
 
+    prior = planning_prior(strategy)
     defaults = get_strategy_class(strategy)().get_params()
-    return {k: prior.paper_params.get(k, defaults.get(k)) for k in prior.modelled}
+    return tuple((k, prior.paper_params.get(k, defaults.get(k))) for k in prior.modelled)
 
 
 def _basis(strategy: str, prior: PlanningPrior) -> str:

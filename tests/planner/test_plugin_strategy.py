@@ -53,6 +53,7 @@ def _clear_caches() -> None:
     perfdata._served_params.cache_clear()
     perfdata._gpuh_per_flop.cache_clear()
     perfmodel._kind.cache_clear()
+    perfmodel._baseline_items.cache_clear()
 
 
 @pytest.fixture(scope="module")
