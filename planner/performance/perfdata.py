@@ -324,7 +324,9 @@ def finetune_curves(runs: Any) -> list[list[tuple[float, float]]]:
     For a run with ``curve`` (``[(step, valid_loss), ...]``, or dicts with ``step`` and
     ``valid_loss`` / ``loss``) and ``best_step`` > 0, each point up to the best step
     becomes ``(step / best_step, (loss - best) / (first - best))``: 1 before fine-tuning,
-    0 at the early-stopped step. Runs without a curve are skipped (never required).
+    0 at the early-stopped step (the first evaluation stands in for the untuned model).
+    Runs without a curve, or whose fine-tune did not converge (``converged`` False), are
+    skipped; none of these fields is required.
     """
     out = []
     for rec in _records(runs):
@@ -334,6 +336,8 @@ def finetune_curves(runs: Any) -> list[list[tuple[float, float]]]:
         best_step = _nested(rec, "best_step")
         if not curve or _missing(best_step) or float(best_step) <= 0:
             continue
+        if _nested(rec, "converged") is False:
+            continue  # stopped by its budget, not by early stopping: no end point
         points = []
         for p in curve:
             if isinstance(p, Mapping):
