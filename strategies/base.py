@@ -42,11 +42,24 @@ class NotFittedError(SpecplanError, ValueError, AttributeError):
 
 @dataclass(frozen=True)
 class Cost:
-    """Compute charged to each of the paper's buckets, in FLOPs.
+    """Compute charged to each of the paper's buckets, in typed fields.
 
     `specialization_flops` is per domain; total over N domains follows the paper's Eq. 1:
-    pretraining + N x specialization. `components` names the parts (e.g. the teacher's
-    pretraining inside distillation's pretraining bucket).
+    pretraining + N x specialization.
+
+    Args:
+        pretraining_flops: the shared bucket, FLOPs (teacher included).
+        specialization_flops: the per-domain bucket, FLOPs (teacher included).
+        inference_flops_per_token: forward FLOPs per served token.
+        inference_params: parameters of the served model.
+        pretraining_params: parameters trained in the pretraining phase.
+        teacher_pretraining_flops: the part of `pretraining_flops` a (large) teacher runs.
+        teacher_specialization_flops: the part of `specialization_flops` a teacher runs
+            (fine-tuning it, scoring or generating with it), per domain.
+        generated_tokens: tokens a teacher generates per domain (sequence distillation).
+        external_usd: money paid outside the compute budgets per domain (an API teacher).
+        components: a breakdown of the FLOPs by part, for display only (every value is
+            FLOPs; the planner reads the typed fields above, never these names).
     """
 
     pretraining_flops: float
@@ -55,12 +68,23 @@ class Cost:
     inference_params: int
     pretraining_params: int
     components: Mapping[str, float] = field(default_factory=dict)
+    teacher_pretraining_flops: float = 0.0
+    teacher_specialization_flops: float = 0.0
+    generated_tokens: float = 0.0
+    external_usd: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("pretraining_flops", "specialization_flops", "inference_flops_per_token"):
+        for name in ("pretraining_flops", "specialization_flops", "inference_flops_per_token",
+                     "teacher_pretraining_flops", "teacher_specialization_flops",
+                     "generated_tokens", "external_usd"):
             v = getattr(self, name)
             if not (v >= 0 and math.isfinite(v)):
                 raise ValueError(f"Cost.{name} must be finite and >= 0, got {v!r}")
+        for part, whole in (("teacher_pretraining_flops", "pretraining_flops"),
+                            ("teacher_specialization_flops", "specialization_flops")):
+            if getattr(self, part) > getattr(self, whole) * (1 + 1e-9) + 1e-6:
+                raise ValueError(f"Cost.{part} ({getattr(self, part)!r}) exceeds "
+                                 f"Cost.{whole} ({getattr(self, whole)!r})")
 
     def total_flops(self, n_domains: int = 1) -> float:
         return self.pretraining_flops + n_domains * self.specialization_flops
@@ -69,6 +93,86 @@ class Cost:
         d = asdict(self)
         d["components"] = dict(self.components)
         return d
+
+
+#: Cost components under which runs stored before `Cost.teacher_pretraining_flops` existed
+#: recorded the teacher's pretraining FLOPs (read only for old stored runs)
+LEGACY_TEACHER_PRETRAINING_COMPONENTS = ("pretraining_teacher",)
+
+#: how the planner may model a strategy at the paper's scale (`PlanningPrior.kind`)
+PRIOR_KINDS = ("reference", "specialization_curve", "teacher_student", "domain_only", "like")
+#: confidence levels, lowest first
+CONFIDENCE_LEVELS = ("low", "medium", "high")
+_AXIS_OF_KIND = {"reference": "pretraining", "specialization_curve": "specialization",
+                 "teacher_student": "student", "domain_only": "none"}
+
+
+@dataclass(frozen=True)
+class PlanningPrior:
+    """How the planner models a strategy at the paper's scale, declared by the strategy.
+
+    The planner is generic over these kinds; it names no strategy itself:
+
+    - ``reference``: fitted on the strategy's own rows of the reference tables
+      (``planner/reference``: Table 8), jointly with the other ``reference`` strategies;
+    - ``specialization_curve``: all its compute is spent per domain (nothing is shared):
+      a curve in its own per-domain compute, anchored on its figure-derived perplexities
+      (``figure_facts.csv`` rows of this strategy) with the compute slope of `like`;
+    - ``teacher_student``: `like`'s curve at the student's compute, gaining toward the
+      mean of `gain_toward` as the teacher's pretraining grows (the teacher ramp in the
+      figure facts of `facts_of`);
+    - ``domain_only``: trained on the domain data alone: its reference rows as a function
+      of the data size, never better than `like` beyond its data;
+    - ``like``: `like`'s prediction times ``exp(log_ppl_offset)`` (a plug-in's prior).
+
+    Args:
+        kind: one of `PRIOR_KINDS`.
+        source: where the numbers come from (paper table / figure / "assumption").
+        confidence: the most confidence the prior allows (`CONFIDENCE_LEVELS`).
+        like: the registered strategy whose curve this one borrows.
+        log_ppl_offset: ln(ppl / like's ppl) for ``like`` priors.
+        gain_toward: strategies whose gain over `like` a teacher-student can reach.
+        facts_of: the strategy whose figure facts give the teacher ramp (default: itself).
+        paper_params: the paper's main configuration (Tables 1 and 7), e.g. 16 experts.
+        modelled: parameter -> the values the paper measured (the planner searches only
+            these, within `Strategy.search_space`); a value measured only in another
+            configuration is still searched but marked borrowed.
+        finetune_limits_of: whose Table 3 fine-tuning limits give this strategy's
+            early-stopped fine-tuning cost (default: its own rows, else its own schedule).
+
+    Raises:
+        ValueError: an unknown kind or confidence, or a kind that needs `like` without it.
+    """
+
+    kind: str
+    source: str
+    confidence: str = "low"
+    like: str | None = None
+    log_ppl_offset: float = 0.0
+    gain_toward: tuple[str, ...] = ()
+    facts_of: str | None = None
+    paper_params: Mapping[str, Any] = field(default_factory=dict)
+    modelled: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    finetune_limits_of: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in PRIOR_KINDS:
+            raise ValueError(f"PlanningPrior.kind must be one of {PRIOR_KINDS}, "
+                             f"got {self.kind!r}")
+        if self.confidence not in CONFIDENCE_LEVELS:
+            raise ValueError(f"PlanningPrior.confidence must be one of {CONFIDENCE_LEVELS}, "
+                             f"got {self.confidence!r}")
+        if self.kind in ("specialization_curve", "teacher_student", "like") and not self.like:
+            raise ValueError(f"a {self.kind!r} prior needs `like` (the strategy it borrows from)")
+        if not math.isfinite(self.log_ppl_offset):
+            raise ValueError(f"PlanningPrior.log_ppl_offset must be finite, "
+                             f"got {self.log_ppl_offset!r}")
+
+    @property
+    def compute_axis(self) -> str:
+        """The compute that drives the perplexity: ``pretraining`` (shared), ``specialization``
+        (per domain), ``student`` (the student's pretraining) or ``none``."""
+        return _AXIS_OF_KIND.get(self.kind, "pretraining")
 
 
 @dataclass(frozen=True)
@@ -126,6 +230,11 @@ class Strategy(abc.ABC):
         paper_name: the paper's acronym (SLM, SLM-is, ...).
         summary: one line for `specplan strategies`.
         charging: how each budget bucket is charged, in words.
+
+    Class methods the planner reads (no instance, no torch):
+        planning_prior(): how it is modelled at the paper's scale (`PlanningPrior`).
+        search_space(scale): Optuna distributions over its parameters; the planner
+            searches those the prior says the paper measured.
     """
 
     name: ClassVar[str] = ""
@@ -229,6 +338,17 @@ class Strategy(abc.ABC):
     def search_space(cls, scale: str | Scale = "paper") -> dict[str, Any]:
         """Optuna distributions over this strategy's parameters (optional hook)."""
         return {}
+
+    @classmethod
+    def planning_prior(cls) -> PlanningPrior:
+        """How the planner models this strategy at the paper's scale (override it).
+
+        The default borrows the paper's SLM curve with low confidence: a strategy that
+        declares nothing is still planned, and says so.
+        """
+        return PlanningPrior(kind="like", like="small", confidence="low",
+                             source=f"no declared prior: `{cls.name}` is modelled as the "
+                                    "paper's SLM (Table 8) until runs say otherwise")
 
     # ------------------------------------------------------------------ helpers
     def _scale_for(self, scale: str | Scale | None) -> Scale:

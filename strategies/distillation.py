@@ -28,7 +28,13 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from strategies.base import Cost, SpecializedModel, Strategy, default_specialize_tokens
+from strategies.base import (
+    Cost,
+    PlanningPrior,
+    SpecializedModel,
+    Strategy,
+    default_specialize_tokens,
+)
 from strategies.large import LargeStrategy
 from strategies.machinery.flops import forward_flops_per_token, train_flops
 from strategies.machinery.pretrain_finetune import PretrainFinetuneStrategy, finetune_and_package
@@ -157,6 +163,15 @@ class DistillationStrategy(Strategy):
                           "passes over the student's training tokens",
         "inference": "small model",
     }
+
+    @classmethod
+    def planning_prior(cls) -> PlanningPrior:
+        """How the planner models SLM-d at the paper's scale."""
+        return PlanningPrior(kind="teacher_student", like="small", confidence="low",
+                             gain_toward=("hypernetwork", "mixture"),
+                             source="figure-derived: Fig. 5 and §4.1 (SLM at the student's "
+                                    "compute, gaining toward SLM-pn / SLM-mix as the teacher "
+                                    "grows from 92 to 461 GPUh)")
     _specialization_params = frozenset({"alpha", "temperature", "finetune_lr"})
     _parameter_constraints = {
         "seed": [Interval(int, 0, None)],
@@ -236,6 +251,8 @@ class DistillationStrategy(Strategy):
             components={"pretraining_teacher": pre_teacher, "pretraining_student": pre_student,
                         "teacher_finetune": teacher_ft, "finetune": student_ft,
                         "teacher_forward": teacher_fwd},
+            teacher_pretraining_flops=pre_teacher,
+            teacher_specialization_flops=teacher_ft + teacher_fwd,
         )
 
     @classmethod
@@ -321,7 +338,9 @@ class DistillationStrategy(Strategy):
         comps = dict(out.cost.components)
         comps["teacher_forward"] = tokens * fwd_per_token
         comps["finetune"] = comps["finetune"] - comps["teacher_forward"]
-        out.cost = dataclasses.replace(out.cost, components=comps)
+        out.cost = dataclasses.replace(
+            out.cost, components=comps, teacher_pretraining_flops=pre_teacher,
+            teacher_specialization_flops=teacher.finetune_flops + comps["teacher_forward"])
         return out
 
     def _spec_hash(self) -> str:

@@ -9,7 +9,7 @@ as costlier; specplan implements it and charges it in full:
 - pretraining bucket: the student's generic pretraining (the `small` strategy's artifact,
   shared) plus, for ``teacher="large"``, the teacher's (the `large` strategy's artifact).
   A teacher from elsewhere (SmolLM2, a folder, a hub id) costs 0 FLOPs here; its price
-  appears as ``components["external_teacher_usd"]`` (``teacher_price_per_mtok`` per million
+  appears as `Cost.external_usd` (``teacher_price_per_mtok`` per million
   generated tokens);
 - specialization bucket (per domain): the own teacher's fine-tune (the `large` strategy's
   kept fine-tune, trained once and shared, charged in full), scoring the candidates
@@ -23,12 +23,13 @@ Importing this module never imports torch.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
 from domains.errors import SpecplanError
-from strategies.base import Cost, SpecializedModel, default_specialize_tokens
+from strategies.base import Cost, PlanningPrior, SpecializedModel, default_specialize_tokens
 from strategies.machinery.flops import forward_flops, forward_flops_per_token, train_flops
 from strategies.machinery.pretrain_finetune import PretrainFinetuneStrategy, finetune_and_package
 from strategies.machinery.scales import Scale
@@ -100,6 +101,14 @@ class SequenceDistillationStrategy(PretrainFinetuneStrategy):
                           "generated tokens) + prompt scoring + student fine-tune",
         "inference": "small model",
     }
+
+    @classmethod
+    def planning_prior(cls) -> PlanningPrior:
+        """How the planner models SLM-d-seq at the paper's scale."""
+        return PlanningPrior(kind="teacher_student", like="small", confidence="low",
+                             gain_toward=("hypernetwork", "mixture"), facts_of="distillation",
+                             source="assumption: half of SLM-d's figure-derived gain (the "
+                                    "paper left sequence distillation out as worse, §2.2)")
     _specialization_params = frozenset({
         "finetune_lr", "n_prompts", "prompt_tokens", "max_new_tokens", "temperature",
         "top_p", "curation", "synthetic_ratio", "generation_batch_size",
@@ -202,10 +211,7 @@ class SequenceDistillationStrategy(PretrainFinetuneStrategy):
             "pretraining_student": pre_student, "pretraining_teacher": pre_teacher,
             "teacher_finetune": teacher_ft, "teacher_generation": generation,
             "curation_scoring": scoring, "finetune": student_ft,
-            "generated_tokens": float(generated),
         }
-        if source.external:
-            components["external_teacher_usd"] = generated / 1e6 * self.teacher_price_per_mtok
         return Cost(
             pretraining_flops=pre_student + pre_teacher,
             specialization_flops=teacher_ft + generation + scoring + student_ft,
@@ -213,6 +219,11 @@ class SequenceDistillationStrategy(PretrainFinetuneStrategy):
             inference_params=s.small.n_params,
             pretraining_params=s.small.n_params + (0 if source.external else s.large.n_params),
             components=components,
+            teacher_pretraining_flops=pre_teacher,
+            teacher_specialization_flops=teacher_ft + generation,
+            generated_tokens=float(generated),
+            external_usd=(generated / 1e6 * self.teacher_price_per_mtok
+                          if source.external else 0.0),
         )
 
     def _n_prompts_estimate(self, n_domain_tokens: float) -> int:
@@ -379,10 +390,8 @@ class SequenceDistillationStrategy(PretrainFinetuneStrategy):
         components = {
             "pretraining_student": pre_student, "pretraining_teacher": pre_teacher,
             "teacher_finetune": teacher_ft, "teacher_generation": gen.flops,
-            "curation_scoring": scoring_flops, "generated_tokens": float(gen.new_tokens),
+            "curation_scoring": scoring_flops,
         }
-        if source.external:
-            components["external_teacher_usd"] = gen.new_tokens / 1e6 * self.teacher_price_per_mtok
         info = {
             **info, **teacher_costs, "teacher": self.teacher, "teacher_kind": source.kind,
             "generated_tokens": gen.new_tokens, "prompt_tokens_teacher": gen.prompt_tokens,
@@ -393,7 +402,7 @@ class SequenceDistillationStrategy(PretrainFinetuneStrategy):
             "n_prompts_resumed": gen.n_resumed,
         }
         small = ws.scale.small
-        return finetune_and_package(
+        out = finetune_and_package(
             self, student, domain, ws, pretraining_flops=pre_student + pre_teacher,
             pretraining_params=small.n_params + (0 if source.external
                                                  else int(teacher_costs["teacher_params"])),
@@ -401,6 +410,13 @@ class SequenceDistillationStrategy(PretrainFinetuneStrategy):
             extra_specialization_flops=teacher_ft + gen.flops + scoring_flops,
             lr=self.finetune_lr, tag=f"ft-{self._spec_hash()}", train_data=train_data,
         )
+        out.cost = dataclasses.replace(
+            out.cost, teacher_pretraining_flops=pre_teacher,
+            teacher_specialization_flops=teacher_ft + gen.flops,
+            generated_tokens=float(gen.new_tokens),
+            external_usd=(gen.new_tokens / 1e6 * self.teacher_price_per_mtok
+                          if source.external else 0.0))
+        return out
 
     def _spec_hash(self) -> str:
         """Names the student's fine-tune checkpoint: a resumed fine-tune must have been

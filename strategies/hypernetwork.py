@@ -22,7 +22,13 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from strategies.base import Cost, SpecializedModel, Strategy, default_specialize_tokens
+from strategies.base import (
+    Cost,
+    PlanningPrior,
+    SpecializedModel,
+    Strategy,
+    default_specialize_tokens,
+)
 from strategies.machinery.clustered import ClusteredMixin
 from strategies.machinery.flops import (
     forward_flops_per_token,
@@ -122,6 +128,14 @@ class HypernetworkStrategy(ClusteredMixin, Strategy):
         "specialization": "closed-form projection of one expert + early-stopped fine-tune",
         "inference": "small model",
     }
+
+    @classmethod
+    def planning_prior(cls) -> PlanningPrior:
+        """How the planner models SLM-pn at the paper's scale."""
+        return PlanningPrior(kind="reference", like="small", confidence="high",
+                             source="Table 8 (SLM-pn rows, 32 experts: Table 1, Fig. 7)",
+                             paper_params={"n_clusters": 32},
+                             modelled={"n_clusters": (32,)})
     _specialization_params = frozenset({"conditioning", "finetune_lr"})
     _parameter_constraints = {
         "seed": [Interval(int, 0, None)],

@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from domains.errors import SpecplanError
-from strategies.base import Cost, SpecializedModel, Strategy, default_specialize_tokens
+from strategies.base import (
+    Cost,
+    PlanningPrior,
+    SpecializedModel,
+    Strategy,
+    default_specialize_tokens,
+)
 from strategies.machinery.clustered import ClusteredMixin
 from strategies.machinery.flops import forward_flops_per_token, train_flops
 from strategies.machinery.pretrain_finetune import finetune_and_package
@@ -216,6 +222,17 @@ class ImportanceSamplingStrategy(ClusteredMixin, Strategy):
                           "per domain",
         "inference": "small model",
     }
+
+    @classmethod
+    def planning_prior(cls) -> PlanningPrior:
+        """How the planner models SLM-is at the paper's scale."""
+        return PlanningPrior(kind="specialization_curve", like="small", confidence="low",
+                             source="figure-derived: Fig. 4 caption and §4.2 at 130 GPUh per "
+                                    "domain (Table 3), below it the SLM's Table 8 compute "
+                                    "slope with a data-limited power-law shape (borrowed)",
+                             paper_params={"n_clusters": 1024},
+                             modelled={"n_clusters": (1024,)},
+                             finetune_limits_of="small")
     _clusters_default = "n_clusters_is"
     _specialization_params = frozenset({"finetune_lr"})
     _parameter_constraints = {

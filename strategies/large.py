@@ -7,6 +7,7 @@ again when the configuration is the same (and the other way round)."""
 
 from __future__ import annotations
 
+from strategies.base import PlanningPrior
 from strategies.machinery.pretrain_finetune import PretrainFinetuneStrategy
 
 
@@ -29,5 +30,11 @@ class LargeStrategy(PretrainFinetuneStrategy):
         "specialization": "early-stopped fine-tune of the large model",
         "inference": "large model (about 4-6x the small one)",
     }
+
+    @classmethod
+    def planning_prior(cls) -> PlanningPrior:
+        """How the planner models LLM at the paper's scale."""
+        return PlanningPrior(kind="reference", confidence="high",
+                             source="Table 8 (LLM rows, 100-600 GPUh; early-stopped fine-tunes)")
     _use_large = True
     _keeps_finetune = True

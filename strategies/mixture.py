@@ -34,7 +34,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from domains.errors import SpecplanError
-from strategies.base import Cost, SpecializedModel, Strategy, default_specialize_tokens
+from strategies.base import (
+    Cost,
+    PlanningPrior,
+    SpecializedModel,
+    Strategy,
+    default_specialize_tokens,
+)
 from strategies.machinery.clustered import ClusteredMixin
 from strategies.machinery.flops import forward_flops, forward_flops_per_token, train_flops
 from strategies.machinery.pretrain_finetune import finetune_and_package
@@ -168,6 +174,15 @@ class MixtureStrategy(ClusteredMixin, Strategy):
         "specialization": "fine-tune one expert (k with selection=finetune_all)",
         "inference": "one small model",
     }
+
+    @classmethod
+    def planning_prior(cls) -> PlanningPrior:
+        """How the planner models SLM-mix at the paper's scale."""
+        return PlanningPrior(kind="reference", like="small", confidence="high",
+                             source="Table 8 (SLM-mix rows, 16 experts); Table 5 (64 experts, "
+                                    "expert selection, 1M tokens)",
+                             paper_params={"n_experts": 16},
+                             modelled={"n_experts": (16, 64), "selection": SELECTIONS})
     _clusters_param = "n_experts"
     _specialization_params = frozenset({"selection", "n_jobs", "finetune_lr"})
     _parameter_constraints = {

@@ -8,6 +8,7 @@ the domain with early stopping. The main baseline (paper §2.2, Table 4).
 
 from __future__ import annotations
 
+from strategies.base import PlanningPrior
 from strategies.machinery.pretrain_finetune import PretrainFinetuneStrategy
 
 
@@ -35,3 +36,9 @@ class SmallStrategy(PretrainFinetuneStrategy):
         "specialization": "early-stopped fine-tune of the small model",
         "inference": "small model",
     }
+
+    @classmethod
+    def planning_prior(cls) -> PlanningPrior:
+        """How the planner models SLM at the paper's scale."""
+        return PlanningPrior(kind="reference", confidence="high",
+                             source="Table 8 (SLM rows, 100-400 GPUh; early-stopped fine-tunes)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from strategies.base import PlanningPrior
 from strategies.machinery.pretrain_finetune import PretrainFinetuneStrategy
 
 if TYPE_CHECKING:
@@ -30,6 +31,13 @@ class SmallNoPretrainStrategy(PretrainFinetuneStrategy):
         "specialization": "training the small model from scratch on the domain",
         "inference": "small model",
     }
+
+    @classmethod
+    def planning_prior(cls) -> PlanningPrior:
+        """How the planner models SLM-nopt at the paper's scale."""
+        return PlanningPrior(kind="domain_only", like="small", confidence="low",
+                             source="Table 4 (SLM-nopt: 227.1 / 45.6 / 17.6 PPL at 1M / 8M / 64M "
+                                    "tokens); never better than SLM beyond its data")
     _pretrains = False
 
     def _finetune_overrides(self, ws: Workspace) -> dict[str, Any]:

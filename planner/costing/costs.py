@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from planner.exceptions import BudgetError, ReferenceDataError
+from planner.reference import CALIBRATION_STRATEGIES
 
 if TYPE_CHECKING:
     from planner.costing.accelerators import Accelerator
@@ -217,35 +218,30 @@ def utilization_curves() -> dict[str, UtilizationCurve]:
     for phase, table_phase, per_token in (("train", "pretraining", train_flops_per_token),
                                           ("inference", "inference", forward_flops_per_token)):
         points = []
-        for strategy, spec in zip(("small", "large"), _paper_specs(), strict=True):
+        for strategy, spec in zip(CALIBRATION_STRATEGIES, _paper_specs(), strict=True):
             gpuh = table[(strategy, table_phase)]
             mfu = per_token(spec) * 1e9 / (gpuh * _SECONDS_PER_HOUR * peak)
             points.append((float(n_params(spec)), mfu))
         curves[phase] = UtilizationCurve(
             phase=phase, points=tuple(sorted(points)),
-            source=f"Table 2 ({table_phase}: SLM {table[('small', table_phase)]}, "
-                   f"LLM {table[('large', table_phase)]} GPUh per 1B tokens on A100)")
+            source=f"Table 2 ({table_phase}: "
+                   + ", ".join(f"{s} {table[(s, table_phase)]}" for s in CALIBRATION_STRATEGIES)
+                   + " GPUh per 1B tokens on A100)")
     return curves
 
 
-#: the paper's main configurations (Table 1, Table 7), used to calibrate Table 2's rows
-PAPER_MAIN_PARAMS: dict[str, dict[str, int]] = {
-    "hypernetwork": {"n_clusters": 32, "n_experts": 32},
-    "mixture": {"n_experts": 16, "n_clusters": 16},
-}
-
-
 def _strategy(name: str, **params: Any) -> Strategy | None:
-    """A paper-scale instance in the paper's main configuration (None if unavailable)."""
+    """A paper-scale instance in the paper's main configuration (its prior's
+    `paper_params`, Tables 1 and 7), or None if unavailable."""
     from domains.errors import SpecplanError
     from strategies.registry import get_strategy_class
 
     try:
         cls = get_strategy_class(name)
-        main = {k: v for k, v in PAPER_MAIN_PARAMS.get(name, {}).items()
+        main = {k: v for k, v in cls.planning_prior().paper_params.items()
                 if k in cls._param_names()}
         return cls(scale="paper", **{**main, **params})
-    except SpecplanError:
+    except (SpecplanError, ValueError):
         return None
 
 
@@ -301,7 +297,7 @@ def efficiency_factors() -> dict[tuple[str, str], float]:
     peak = _a100_peak()
     out: dict[tuple[str, str], float] = {}
     for (strategy_name, table_phase), gpuh in _table2().items():
-        if strategy_name in ("small", "large"):
+        if strategy_name in CALIBRATION_STRATEGIES:
             continue
         phase = _PHASE_OF_TABLE2[table_phase]
         strategy = _strategy(strategy_name)
@@ -386,9 +382,9 @@ class CostModel:
                   large_params: float | None = None) -> PlanCost:
         """Price a strategy's `Cost` on this accelerator.
 
-        Each bucket runs at the served model's size, except components whose name mentions
-        the teacher (distillation), which run at the large model's size (`large_params`,
-        default: the scale's large model).
+        Each bucket runs at the served model's size, except the parts a teacher runs
+        (`Cost.teacher_pretraining_flops`, `Cost.teacher_specialization_flops`), which run
+        at the large model's size (`large_params`, default: the scale's large model).
         """
         if large_params is None:
             from strategies.machinery.scales import get_scale
@@ -398,7 +394,7 @@ class CostModel:
         buckets = {}
         for bucket in ("pretraining", "specialization"):
             total = float(getattr(cost, f"{bucket}_flops"))
-            teacher = _teacher_flops(cost.components, bucket, total)
+            teacher = min(float(getattr(cost, f"teacher_{bucket}_flops")), total)
             eff = self.efficiency(strategy, bucket)
             buckets[bucket] = (self.price(total - teacher, n_params=size, efficiency=eff)
                                + self.price(teacher, n_params=large_params))
@@ -432,18 +428,3 @@ class CostModel:
         return self.price(per_token * 1e9, n_params=size,
                           efficiency=self.efficiency(strategy, phase)).gpu_hours
 
-
-def _teacher_flops(components: Mapping[str, float], bucket: str, total: float) -> float:
-    """FLOPs of a bucket that the (large) teacher runs, from the named components.
-
-    Components are FLOPs unless their name ends in ``_usd`` or ``_tokens``; a teacher
-    component belongs to the pretraining bucket when its name mentions pretraining.
-    """
-    teacher = 0.0
-    for name, flops in components.items():
-        key = name.lower()
-        if "teacher" not in key or key.endswith(("_usd", "_tokens")):
-            continue
-        if ("pretrain" in key) == (bucket == "pretraining"):
-            teacher += float(flops)
-    return min(teacher, total)

@@ -5,11 +5,10 @@ user's runs, with an uncertainty band. No torch."""
 from planner.performance.perfdata import FIT_COLUMNS, flops_from_gpuh, reference_flops
 from planner.performance.perffit import PooledFit
 from planner.performance.perfmodel import (
-    TABLE_STRATEGIES,
     PerformanceModel,
     Prediction,
     leave_one_out_table8,
 )
 
-__all__ = ["FIT_COLUMNS", "TABLE_STRATEGIES", "PerformanceModel", "PooledFit", "Prediction",
+__all__ = ["FIT_COLUMNS", "PerformanceModel", "PooledFit", "Prediction",
            "flops_from_gpuh", "leave_one_out_table8", "reference_flops"]

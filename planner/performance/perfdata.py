@@ -2,14 +2,18 @@
 
 Every observation becomes ``(strategy, u, z, ln ppl)``:
 
-- ``u = ln(GPUh / 200)``: the strategy's compute in A100 GPU-hours at the paper's rates
-  (`planner.costing.costs`), whatever unit it came in (the tables give GPU-hours, runs give FLOPs);
-  the generic pretraining for most strategies, the per-domain compute for importance
-  sampling, the student's pretraining for distillation (the teacher's is ``u_teacher``);
+- ``u = ln(GPUh / 200)``: the compute that drives the strategy's perplexity, in A100
+  GPU-hours at the paper's rates (`planner.costing.costs`), whatever unit it came in (the
+  tables give GPU-hours, runs give FLOPs). Which compute that is, the strategy declares in
+  its `strategies.base.PlanningPrior` (`compute_axis`): the generic pretraining, the
+  per-domain compute (all of it spent after the domain is known), the student's pretraining
+  (a teacher's is ``u_teacher``), or none (trained on the domain data only);
 - ``z = log2(n_domain_tokens / 8M) / 3``: 1M, 8M and 64M tokens are z = -1, 0, 1.
 
 Runs come as a frame (or records) with `FIT_COLUMNS`, as `planner.experiments.store.load_runs`
-gives them. Importing this module never imports torch.
+gives them. A run may also carry its fine-tuning validation curve (``curve``: ``[(step,
+valid_loss), ...]``) and ``best_step``; `finetune_curves` reads them when present and never
+requires them. Importing this module never imports torch.
 """
 
 from __future__ import annotations
@@ -18,55 +22,139 @@ import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner.exceptions import RunsFrameError
 
-__all__ = ["FIT_COLUMNS", "flops_from_gpuh", "reference_flops"]
+if TYPE_CHECKING:
+    from strategies.base import PlanningPrior
 
-#: columns a runs frame must have for the model to fit on it (a subset of the results
-#: store's `planner.experiments.store.RUN_COLUMNS`, which `load_runs` provides)
+__all__ = [
+    "LN8",
+    "FIT_COLUMNS",
+    "U_REF_GPUH",
+    "Z_REF_TOKENS",
+    "Observation",
+    "compute_axis",
+    "finetune_curves",
+    "flops_from_gpuh",
+    "gpuh_from_u",
+    "planning_prior",
+    "reference_flops",
+    "reference_observations",
+    "run_observations",
+    "run_teacher_pretraining_flops",
+    "to_u",
+    "to_z",
+    "tokens_from_z",
+]
+
+#: columns a runs frame must have (the results store's `load_runs` provides them)
 FIT_COLUMNS = ("strategy", "scale", "pretraining_flops", "specialization_flops",
                "n_domain_tokens", "test_ppl")
 #: optional run columns: domain, teacher_pretraining_flops, n_experts, selection, weight,
-#: params (a dict that may hold n_experts / selection), info (may hold teacher FLOPs)
+#: params (a dict that may hold n_experts / selection), info (may hold teacher FLOPs),
+#: cost (a `Cost.to_dict()`), curve / best_step (the fine-tune's validation curve)
 
-_U_REF_GPUH = 200.0  # u = ln(GPUh / 200): centres Table 8's 100-600 GPUh
-_Z_REF_TOKENS = 8e6
-_LN8 = math.log(8.0)
-
-
-def _z(n_domain_tokens: float) -> float:
-    return math.log2(float(n_domain_tokens) / _Z_REF_TOKENS) / 3.0
+U_REF_GPUH = 200.0  # u = ln(GPUh / 200): centres Table 8's 100-600 GPUh
+Z_REF_TOKENS = 8e6
+LN8 = math.log(8.0)
 
 
-def _u(gpuh: float) -> float:
-    return math.log(max(float(gpuh), 1e-12) / _U_REF_GPUH)
+def to_z(n_domain_tokens: float) -> float:
+    """z = log2(tokens / 8M) / 3 (1M, 8M, 64M -> -1, 0, 1); tokens are floored at 1."""
+    return math.log2(max(float(n_domain_tokens), 1.0) / Z_REF_TOKENS) / 3.0
+
+
+def tokens_from_z(z: float) -> float:
+    return Z_REF_TOKENS * 2.0 ** (3.0 * z)
+
+
+def to_u(gpuh: float) -> float:
+    """u = ln(GPUh / 200); GPU-hours are floored at 1e-12."""
+    return math.log(max(float(gpuh), 1e-12) / U_REF_GPUH)
+
+
+def gpuh_from_u(u: float) -> float:
+    return U_REF_GPUH * math.exp(u)
 
 
 @dataclass(frozen=True, slots=True)
-class _Obs:
+class Observation:
+    """One perplexity on the model's axes.
+
+    Args:
+        strategy: canonical name.
+        u: compute axis (see the module docstring).
+        z: data axis.
+        y: ln perplexity.
+        w: weight in the fit.
+        group: leave-one-out group (a Table 8 row, a run).
+        domain: the domain (``pile-macro-average`` for the paper's tables).
+        u_teacher: the teacher's pretraining compute (teacher-student strategies).
+        params: the strategy parameters the run used (knobs such as ``n_experts``).
+    """
+
     strategy: str
-    u: float  # compute axis (student compute for distillation, per-domain for IS)
+    u: float
     z: float
-    y: float  # ln ppl
+    y: float
     w: float = 1.0
-    group: str = ""  # leave-one-out group (a Table 8 row, a run)
+    group: str = ""
     domain: str = ""
     u_teacher: float | None = None
-    n_experts: int | None = None
-    selection: str | None = None
+    params: tuple[tuple[str, Any], ...] = ()
 
 
+# ---------------------------------------------------------------------------- priors
+@functools.lru_cache(maxsize=64)
+def planning_prior(strategy: str) -> PlanningPrior:
+    """The strategy's declared planning prior (`Strategy.planning_prior`).
 
-@functools.lru_cache(maxsize=16)
+    Raises:
+        KeyError: the strategy is not registered or its class cannot be loaded.
+    """
+    from domains.errors import SpecplanError
+    from strategies.registry import get_strategy_class
+
+    try:
+        return get_strategy_class(strategy).planning_prior()
+    except SpecplanError as err:
+        raise KeyError(f"no performance model for strategy {strategy!r}: {err}") from None
+
+
+def compute_axis(strategy: str, _seen: tuple[str, ...] = ()) -> str:
+    """``pretraining``, ``specialization``, ``student`` or ``none`` (see the prior); a
+    ``like`` prior uses the axis of the strategy it borrows from."""
+    prior = planning_prior(strategy)
+    if prior.kind == "like" and prior.like and prior.like not in (*_seen, strategy):
+        return compute_axis(prior.like, (*_seen, strategy))
+    return prior.compute_axis
+
+
+@functools.lru_cache(maxsize=64)
+def _served_params(strategy: str, scale: str) -> float:
+    """Parameters of the model a strategy serves, at `scale` in its paper configuration."""
+    from strategies.machinery.scales import get_scale
+    from strategies.registry import get_strategy_class
+
+    try:
+        cls = get_strategy_class(strategy)
+        params = {k: v for k, v in planning_prior(strategy).paper_params.items()
+                  if k in cls._param_names()}
+        return float(cls(scale=scale, **params).estimate_cost(
+            n_domain_tokens=1e6).inference_params)
+    except (KeyError, ValueError, TypeError):
+        return float(get_scale(scale).small.n_params)
+
+
+@functools.lru_cache(maxsize=64)
 def _gpuh_per_flop(strategy: str, bucket: str, scale: str, teacher: bool = False) -> float:
     """A100 GPU-hours per FLOP for a strategy's bucket (the paper's rates)."""
     from planner.costing.costs import CostModel
     from strategies.machinery.scales import get_scale
 
-    s = get_scale(scale)
-    size = s.large.n_params if (teacher or strategy == "large") else s.small.n_params
+    size = get_scale(scale).large.n_params if teacher else _served_params(strategy, scale)
     cm = CostModel("A100", scale=scale)
     eff = 1.0 if teacher else cm.efficiency(strategy, bucket)
     return cm.price(1e18, n_params=size, efficiency=eff).gpu_hours / 1e18
@@ -74,57 +162,59 @@ def _gpuh_per_flop(strategy: str, bucket: str, scale: str, teacher: bool = False
 
 def flops_from_gpuh(strategy: str, bucket: str, gpuh: float, scale: str = "paper",
                     teacher: bool = False) -> float:
-    """FLOPs that `gpuh` A100 GPU-hours buy for `strategy` in `bucket` (the paper's Table 2
-    rates; ``teacher``: the distillation teacher's pretraining)."""
+    """The FLOPs that `gpuh` A100 GPU-hours buy a strategy's bucket (or its teacher)."""
     return gpuh / _gpuh_per_flop(strategy, bucket, scale, teacher)
 
 
-def _axes(strategy: str, scale: str, *, pretraining_flops: float, specialization_flops: float,
-          teacher_pretraining_flops: float = 0.0) -> tuple[float, float | None]:
-    """(u, u_teacher) for a strategy: which compute drives its perplexity."""
-    if strategy == "importance_sampling":
-        return _u(specialization_flops * _gpuh_per_flop(strategy, "specialization", scale)), None
-    if strategy == "small_nopt":
+def reference_flops(strategy: str, gpuh: float, bucket: str = "pretraining") -> float:
+    """The FLOPs that `gpuh` A100 GPU-hours buy a strategy at paper scale (for tests)."""
+    return flops_from_gpuh(strategy, bucket, gpuh)
+
+
+def axes(strategy: str, scale: str, *, pretraining_flops: float, specialization_flops: float,
+         teacher_pretraining_flops: float = 0.0) -> tuple[float, float | None]:
+    """(u, u_teacher) for a strategy: which compute drives its perplexity (its prior)."""
+    axis = compute_axis(strategy)
+    if axis == "specialization":
+        return to_u(specialization_flops
+                    * _gpuh_per_flop(strategy, "specialization", scale)), None
+    if axis == "none":
         return 0.0, None
-    if strategy in ("distillation", "distillation_sequences"):
+    if axis == "student":
+        like = planning_prior(strategy).like or strategy
         student = max(pretraining_flops - teacher_pretraining_flops, 0.0)
-        u_t = (_u(teacher_pretraining_flops * _gpuh_per_flop(strategy, "pretraining", scale,
-                                                               teacher=True))
+        u_t = (to_u(teacher_pretraining_flops
+                    * _gpuh_per_flop(strategy, "pretraining", scale, teacher=True))
                if teacher_pretraining_flops > 0 else None)
-        return _u(student * _gpuh_per_flop("small", "pretraining", scale)), u_t
-    return _u(pretraining_flops * _gpuh_per_flop(strategy, "pretraining", scale)), None
-
-# ---------------------------------------------------------------------------- facts
-@functools.lru_cache(maxsize=1)
-def _facts() -> dict[str, dict[str, Any]]:
-    from planner.reference import read_records
-
-    return {r["id"]: r for r in read_records("figures")}
+        return to_u(student * _gpuh_per_flop(like, "pretraining", scale)), u_t
+    return to_u(pretraining_flops * _gpuh_per_flop(strategy, "pretraining", scale)), None
 
 
-@functools.lru_cache(maxsize=1)
-def _selection_table() -> dict[str, dict[str, Any]]:
-    from planner.reference import read_records
-
-    return {r["selection"]: r for r in read_records("table5")}
-
-
-def _reference_obs() -> list[_Obs]:
+# ---------------------------------------------------------------------------- reference
+def reference_observations() -> list[Observation]:
+    """The paper's perplexities (`planner.reference.perplexity_observations`) on the axes."""
     from planner.reference import perplexity_observations
 
     out = []
     for r in perplexity_observations():
         s = r["strategy"]
-        if s == "importance_sampling":
-            u = _u(r["specialization_gpuh"])
-        elif s == "small_nopt":
+        try:
+            axis = compute_axis(s)
+        except KeyError:  # a strategy of the reference data that is not installed
+            continue
+        if axis == "specialization":
+            u = to_u(r["specialization_gpuh"])
+        elif axis == "none":
             u = 0.0
         else:
-            u = _u(r["pretraining_gpuh"])
-        out.append(_Obs(strategy=s, u=u, z=_z(r["n_domain_tokens"]), y=math.log(r["test_ppl"]),
-                        group=f"ref:{r['row']}", domain="pile-macro-average"))
+            u = to_u(r["pretraining_gpuh"])
+        out.append(Observation(strategy=s, u=u, z=to_z(r["n_domain_tokens"]),
+                               y=math.log(r["test_ppl"]), group=f"ref:{r['row']}",
+                               domain="pile-macro-average"))
     return out
 
+
+# ---------------------------------------------------------------------------- runs
 def _records(runs: Any) -> list[dict[str, Any]]:
     if runs is None:
         return []
@@ -137,16 +227,6 @@ def _records(runs: Any) -> list[dict[str, Any]]:
     return [dict(r) for r in runs]
 
 
-def _nested(rec: Mapping[str, Any], key: str) -> Any:
-    if rec.get(key) is not None and not _is_nan(rec.get(key)):
-        return rec[key]
-    for holder in ("params", "info"):
-        d = rec.get(holder)
-        if isinstance(d, Mapping) and d.get(key) is not None:
-            return d[key]
-    return None
-
-
 def _is_nan(v: Any) -> bool:
     return isinstance(v, float) and math.isnan(v)
 
@@ -155,15 +235,55 @@ def _missing(v: Any) -> bool:
     return v is None or _is_nan(v)
 
 
-def _runs_to_obs(runs: Any) -> list[tuple[str, _Obs]]:
+def _nested(rec: Mapping[str, Any], key: str) -> Any:
+    if not _missing(rec.get(key)):
+        return rec[key]
+    for holder in ("params", "info", "cost"):
+        d = rec.get(holder)
+        if isinstance(d, Mapping) and not _missing(d.get(key)):
+            return d[key]
+    return None
+
+
+def run_teacher_pretraining_flops(rec: Mapping[str, Any]) -> float:
+    """The teacher's share of a run's pretraining FLOPs (`Cost.teacher_pretraining_flops`).
+
+    Runs stored before the typed field existed carry it as the component the strategy
+    named (`strategies.base.LEGACY_TEACHER_PRETRAINING_COMPONENTS`).
+    """
+    from strategies.base import LEGACY_TEACHER_PRETRAINING_COMPONENTS
+
+    value = _nested(rec, "teacher_pretraining_flops")
+    if value is not None:
+        return float(value)
+    comps = _nested(rec, "cost_components") or _nested(rec, "components") or {}
+    if not isinstance(comps, Mapping):
+        return 0.0
+    return float(sum(float(comps[k]) for k in LEGACY_TEACHER_PRETRAINING_COMPONENTS
+                     if k in comps))
+
+
+def _canonical(name: str) -> str:
     from strategies.registry import strategy_registry
 
+    try:
+        return strategy_registry.canonical(name)
+    except KeyError:  # a strategy no longer registered: keep its runs under its name
+        return name
+
+
+def run_observations(runs: Any) -> list[tuple[str, Observation]]:
+    """(scale, observation) for every run with a measured perplexity.
+
+    Raises:
+        RunsFrameError: a column is missing or a value is not a number.
+    """
     out = []
     for i, rec in enumerate(_records(runs)):
         missing = [c for c in FIT_COLUMNS if c not in rec]
         if missing:
             raise RunsFrameError(f"run {i} lacks {', '.join(missing)}")
-        if rec["test_ppl"] is None or _is_nan(rec["test_ppl"]):
+        if _missing(rec["test_ppl"]):
             continue  # a run without a measured perplexity (failed, or still running)
         try:
             ppl = float(rec["test_ppl"])
@@ -175,31 +295,65 @@ def _runs_to_obs(runs: Any) -> list[tuple[str, _Obs]]:
             raise RunsFrameError(f"run {i} has a non-numeric value: {err}") from None
         if not (math.isfinite(ppl) and ppl > 0 and tokens > 0):
             continue  # a failed or empty run carries no information
+        strategy = _canonical(str(rec["strategy"]))
         try:
-            strategy = strategy_registry.canonical(str(rec["strategy"]))
-        except KeyError:  # a strategy no longer registered: keep its runs under its name
-            strategy = str(rec["strategy"])
-        scale = str(rec["scale"])
-        teacher = float(_nested(rec, "teacher_pretraining_flops") or 0.0)
-        if teacher == 0.0 and strategy.startswith("distillation"):
-            # the runner stores `cost_components` (Cost.components); older frames: `components`
-            comps = _nested(rec, "cost_components") or _nested(rec, "components") or {}
-            teacher = float(sum(float(v) for k, v in comps.items()
-                                if "teacher" in k and "pretrain" in k)
-                            if isinstance(comps, Mapping) else 0.0)
-        u, u_t = _axes(strategy, scale, pretraining_flops=pre, specialization_flops=spec,
-                       teacher_pretraining_flops=teacher)
+            u, u_t = axes(strategy, str(rec["scale"]), pretraining_flops=pre,
+                          specialization_flops=spec,
+                          teacher_pretraining_flops=run_teacher_pretraining_flops(rec))
+        except KeyError:
+            continue  # no prior to place the run on an axis: not plannable
         weight = _nested(rec, "weight")
-        n_exp = _nested(rec, "n_experts") or _nested(rec, "n_clusters")
-        out.append((scale, _Obs(
-            strategy=strategy, u=u, z=_z(tokens), y=math.log(ppl),
+        raw = rec.get("params")
+        params: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        knobs = {k: v for k, v in params.items() if isinstance(v, (int, str))}
+        for key in ("n_experts", "n_clusters", "selection"):
+            v = _nested(rec, key)
+            if v is not None and key not in knobs:
+                knobs[key] = int(v) if isinstance(v, float) and v.is_integer() else v
+        out.append((str(rec["scale"]), Observation(
+            strategy=strategy, u=u, z=to_z(tokens), y=math.log(ppl),
             w=float(weight) if weight is not None else 1.0, group=f"run:{i}",
             domain=str(rec.get("domain") or ""), u_teacher=u_t,
-            n_experts=int(n_exp) if n_exp is not None else None,
-            selection=_nested(rec, "selection"))))
+            params=tuple(sorted(knobs.items())))))
     return out
 
 
-def reference_flops(strategy: str, gpuh: float, bucket: str = "pretraining") -> float:
-    """The FLOPs that `gpuh` A100 GPU-hours buy a strategy at paper scale (for tests)."""
-    return flops_from_gpuh(strategy, bucket, gpuh)
+def finetune_curves(runs: Any) -> list[list[tuple[float, float]]]:
+    """Fine-tune validation curves of runs, as (fraction of the best step, gain left).
+
+    For a run with ``curve`` (``[(step, valid_loss), ...]``, or dicts with ``step`` and
+    ``valid_loss`` / ``loss``) and ``best_step`` > 0, each point up to the best step
+    becomes ``(step / best_step, (loss - best) / (first - best))``: 1 before fine-tuning,
+    0 at the early-stopped step (the first evaluation stands in for the untuned model).
+    Runs without a curve, or whose fine-tune did not converge (``converged`` False), are
+    skipped; none of these fields is required.
+    """
+    out = []
+    for rec in _records(runs):
+        curve = _nested(rec, "curve")
+        if curve is None:
+            curve = _nested(rec, "valid_history")
+        best_step = _nested(rec, "best_step")
+        if not curve or _missing(best_step) or float(best_step) <= 0:
+            continue
+        if _nested(rec, "converged") is False:
+            continue  # stopped by its budget, not by early stopping: no end point
+        points = []
+        for p in curve:
+            if isinstance(p, Mapping):
+                step, loss = p.get("step"), p.get("valid_loss", p.get("loss"))
+            else:
+                step, loss = p[0], p[1]
+            if step is None or loss is None or not math.isfinite(float(loss)):
+                continue
+            points.append((float(step), float(loss)))
+        points.sort()
+        points = [p for p in points if p[0] <= float(best_step)]
+        if len(points) < 3:
+            continue
+        first, best = points[0][1], min(loss for _, loss in points)
+        if first - best <= 1e-9:
+            continue
+        out.append([(step / float(best_step), (loss - best) / (first - best))
+                    for step, loss in points])
+    return out

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.performance.perfdata import _LN8, _Obs
+from planner.performance.perfdata import LN8 as _LN8
+from planner.performance.perfdata import Observation as _Obs
 
 __all__ = ["PooledFit"]
 

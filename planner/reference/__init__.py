@@ -5,11 +5,13 @@ This room never imports torch.
 """
 
 from planner.reference.tables import (
+    CALIBRATION_STRATEGIES,
     DOMAIN_TOKEN_COLUMNS,
     REFERENCE_DIR,
     SOURCES,
     TABLES,
     figure_fact,
+    knob_measurements,
     load_table,
     perplexity_observations,
     read_records,
@@ -17,11 +19,13 @@ from planner.reference.tables import (
 )
 
 __all__ = [
+    "CALIBRATION_STRATEGIES",
     "DOMAIN_TOKEN_COLUMNS",
     "REFERENCE_DIR",
     "SOURCES",
     "TABLES",
     "figure_fact",
+    "knob_measurements",
     "load_table",
     "perplexity_observations",
     "read_records",

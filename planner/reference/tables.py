@@ -31,10 +31,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "CALIBRATION_STRATEGIES",
     "REFERENCE_DIR",
     "SOURCES",
     "TABLES",
     "DOMAIN_TOKEN_COLUMNS",
+    "knob_measurements",
     "load_table",
     "perplexity_observations",
     "read_records",
@@ -72,6 +74,10 @@ SOURCES: dict[str, str] = {
                     "facts with their precision",
     "accelerators": "vendor datasheets (peak rates) and typical cloud prices",
 }
+
+#: Table 2's rows that calibrate the MFU curve: the paper's small (126M) and large (771M)
+#: model, in that order
+CALIBRATION_STRATEGIES = ("small", "large")
 
 #: column of the wide perplexity tables -> in-domain training tokens
 DOMAIN_TOKEN_COLUMNS: dict[str, int] = {"ppl_1M": 1_000_000, "ppl_8M": 8_000_000,
@@ -199,3 +205,18 @@ def figure_fact(fact_id: str) -> dict[str, Any]:
         if row["id"] == fact_id:
             return dict(row)
     raise ReferenceDataError(f"no figure fact {fact_id!r} in figure_facts.csv")
+
+
+def knob_measurements(strategy: str) -> list[dict[str, Any]]:
+    """Perplexities the paper measured for `strategy` outside its main configuration.
+
+    Each record: params (the strategy parameters of the measurement), pretraining_gpuh,
+    n_domain_tokens, test_ppl, source. Today: Table 5 for the mixture (64 experts, ~600
+    GPUh, 1M tokens: the three expert-selection rules); empty for the other strategies.
+    """
+    if strategy != "mixture":
+        return []
+    return [{"params": {"n_experts": int(r["n_experts"]), "selection": r["selection"]},
+             "pretraining_gpuh": float(r["pretraining_gpuh"]),
+             "n_domain_tokens": float(r["n_domain_tokens"]), "test_ppl": float(r["ppl"]),
+             "source": "Table 5"} for r in read_records("table5")]

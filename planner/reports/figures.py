@@ -71,6 +71,14 @@ def figures(report: Report) -> list[FigureSpec]:
             lambda ax: plots.plot_decision_map(
                 report.decision_map, ax,
                 point=(b.pretraining.amount, b.specialization.amount)), (8.2, 4.8))
+    if len(report.decision_map_domains):
+        total = b.total.amount if b.total is not None else b.pretraining.amount
+        one("decision_map_domains", "Decision map over the number of domains",
+            "Best strategy when one total budget pays for pretraining and N domains' "
+            "specialization (the paper's Eq. 1 and Figure 6), at your inference cap and data "
+            "size. The star is your number of domains and budget.",
+            lambda ax: plots.plot_decision_map_domains(
+                report.decision_map_domains, ax, point=(b.n_domains, total)), (8.2, 4.8))
     for axis in ("pretraining", "specialization"):
         sub = report.budget_curves
         if len(sub) and (sub["axis"] == axis).any():

@@ -33,7 +33,7 @@ __all__ = ["render_html", "write_html"]
 
 #: (key, heading, figure keys or prefixes, table names) of the page's sections, in order
 SECTIONS: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("decision_map", "Decision map", ("decision_map",), ()),
+    ("decision_map", "Decision map", ("decision_map", "decision_map_domains"), ()),
     ("curves", "Perplexity vs budget", ("curve_pretraining", "curve_specialization"), ()),
     ("costs", "Cost over N domains", ("domain_costs",), ()),
     ("runs", "Measured runs", ("runs_", "measured_costs_"), ("summary", "runs")),

@@ -23,8 +23,9 @@ MAX_LOO_RUNS = 80
 
 
 def _predict_run(model: PerformanceModel, rec: Mapping[str, Any]) -> Any:
-    comps = mapping_cell(rec.get("cost_components"))
-    teacher = sum(float(v) for k, v in comps.items() if "teacher" in k and "pretrain" in k)
+    from planner.performance.perfdata import run_teacher_pretraining_flops
+
+    teacher = run_teacher_pretraining_flops(rec)  # the typed field (or an old run's component)
     params = mapping_cell(rec.get("params"))
     info = mapping_cell(rec.get("info"))
     n_exp = params.get("n_experts") or params.get("n_clusters") or info.get("n_experts")

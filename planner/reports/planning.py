@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from planner.performance.perfmodel import PerformanceModel
     from planner.search.recommend import Recommendation
 
-__all__ = ["WHAT_IFS", "budget_curves", "decision_map", "domain_costs", "recommendation_table",
+__all__ = ["WHAT_IFS", "budget_curves", "decision_map", "decision_map_domains",
+"domain_costs", "recommendation_table",
            "sensitivity"]
 
 
@@ -139,6 +140,57 @@ def decision_map(budget: Budget, model: PerformanceModel, *,
                 "margin_ppl": (second.ppl - win.ppl) if (win and second) else np.nan,
                 "n_feasible": len(ranked), "feasible": win is not None,
             })
+    return pd.DataFrame(rows)
+
+
+def decision_map_domains(budget: Budget, model: PerformanceModel, *,
+                         domains: Sequence[int] | None = None,
+                         totals: Sequence[float] | None = None, n_points: int = 12,
+                         scale: str = "paper", strategies: list[str] | None = None,
+                         seed: int = 0) -> pd.DataFrame:
+    """The best strategy over the number of domains x a total budget (the paper's Fig. 6).
+
+    Each point is a budget shared by N domains (Eq. 1): ``--total-budget`` T, the whole of
+    it available to pretraining, and T / N to each domain's specialization. The inference
+    cap, data size and accelerator stay the user's.
+
+    Args:
+        budget: the user's budgets (the total grid is centred on their total over N).
+        model: a fitted performance model.
+        domains: N values (default: 1 to 100, log-spaced).
+        totals: total budgets in the pretraining budget's unit (default: a log grid from
+            /10 to x10 of the user's pretraining budget).
+        n_points: points per axis of the default grids.
+
+    Returns:
+        One row per point: ``n_domains``, ``total_budget``, ``unit``, ``strategy``
+        (``none`` when nothing fits), ``predicted_ppl``, ``runner_up``, ``margin_ppl``.
+    """
+    from planner.costing.budget import ComputeBudget
+    from planner.search.optimizer import search
+
+    unit = budget.pretraining.unit
+    ns = (list(domains) if domains is not None
+          else sorted({int(round(v)) for v in np.geomspace(1, 100, n_points)}))
+    ts = (np.asarray(totals, float) if totals is not None
+          else _grid(budget.pretraining.amount, 1 / 10, 10, n_points))
+    rows = []
+    for n in ns:
+        for t in ts:
+            b = dataclasses.replace(
+                budget, n_domains=int(n), total=ComputeBudget(**{unit: float(t)}),
+                pretraining=ComputeBudget(**{unit: float(t)}),
+                specialization=ComputeBudget(**{unit: float(t) / n}))
+            ranked = sorted(search(b, model, seed=seed, n_trials=0, scale=scale,
+                                   strategies=strategies).best_per_strategy().values(),
+                            key=lambda c: c.sort_key())
+            win = ranked[0] if ranked else None
+            second = ranked[1] if len(ranked) > 1 else None
+            rows.append({"n_domains": int(n), "total_budget": float(t), "unit": unit,
+                         "strategy": win.strategy if win else "none",
+                         "predicted_ppl": win.ppl if win else np.nan,
+                         "runner_up": second.strategy if second else "",
+                         "margin_ppl": (second.ppl - win.ppl) if (win and second) else np.nan})
     return pd.DataFrame(rows)
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "plot_cluster_histograms",
     "plot_cost_over_domains",
     "plot_decision_map",
+    "plot_decision_map_domains",
     "plot_measured_vs_predicted",
     "plot_runs",
     "strategy_colors",
@@ -138,6 +139,46 @@ def plot_decision_map(frame: pd.DataFrame, ax: Axes | None = None, *,
     ax.set_xlabel(f"pretraining budget ({unit_p})")
     ax.set_ylabel(f"specialization budget per domain ({unit_s})")
     ax.set_title("Best strategy by budget")
+    handles: list[Artist] = [
+        Patch(facecolor=colors[n], label=_label(n) if n != "none" else "nothing fits")
+        for n in names]
+    if point is not None:
+        (star,) = ax.plot([point[0]], [point[1]], marker="*", markersize=16, color="white",
+                          markeredgecolor="black", linestyle="none", label="your budget")
+        handles.append(star)
+    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8,
+              frameon=False)
+    return ax
+
+
+def plot_decision_map_domains(frame: pd.DataFrame, ax: Axes | None = None, *,
+                              point: tuple[float, float] | None = None) -> Axes:
+    """The best strategy over the number of domains x a shared total budget (Fig. 6).
+
+    Args:
+        frame: `planner.reports.report.decision_map_domains`.
+        point: the user's (number of domains, total budget), marked with a star.
+    """
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    ax = _axes(ax)
+    ns = np.sort(frame["n_domains"].unique()).astype(float)
+    ts = np.sort(frame["total_budget"].unique())
+    names = list(dict.fromkeys(frame["strategy"]))
+    colors = strategy_colors(names)
+    codes = {n: i for i, n in enumerate(names)}
+    grid = frame.pivot(index="total_budget", columns="n_domains",
+                       values="strategy").reindex(index=ts, columns=ns.astype(int))
+    z = np.vectorize(codes.get)(grid.to_numpy())  # (n_totals, n_domains) strategy codes
+    ax.pcolormesh(_edges(ns), _edges(ts), z, cmap=ListedColormap([colors[n] for n in names]),
+                  vmin=-0.5, vmax=len(names) - 0.5, shading="flat")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("number of domains N")
+    unit = UNIT_LABELS.get(str(frame["unit"].iloc[0]), "")
+    ax.set_ylabel(f"total budget over N domains ({unit})")
+    ax.set_title("Best strategy by number of domains (Eq. 1)")
     handles: list[Artist] = [
         Patch(facecolor=colors[n], label=_label(n) if n != "none" else "nothing fits")
         for n in names]

@@ -33,6 +33,7 @@ from planner.reports.model_check import measured_vs_predicted
 from planner.reports.planning import (
     budget_curves,
     decision_map,
+    decision_map_domains,
     domain_costs,
     recommendation_table,
 )
@@ -82,6 +83,7 @@ class Report:
     provenance: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     recommendation_text: str = ""
+    decision_map_domains: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """Every frame by name (e.g. to export them as CSV)."""
@@ -148,4 +150,6 @@ def build_report(*, runs: pd.DataFrame | None = None, storage: str | None = None
         provenance=provenance_table(domains if domains is not None
                                     else list(dict.fromkeys(table["domain"])), runs),
         notes=notes, recommendation_text=text,
+        decision_map_domains=decision_map_domains(budget, model, n_points=max(3, n_points // 2),
+                                                  seed=seed),
     )

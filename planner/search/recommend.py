@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from planner.costing.budget import format_amount, format_params
-from planner.costing.numbers import format_number
 from planner.exceptions import InfeasibleBudgetError
 from planner.search.optimizer import DEFAULT_TRIALS, SearchResult, search
 
@@ -34,12 +33,9 @@ if TYPE_CHECKING:
     from planner.performance.perfmodel import PerformanceModel
     from planner.search.candidates import Candidate
 
-__all__ = ["Recommendation", "RunnerUp", "load_runs", "recommend"]
+__all__ = ["Recommendation", "RunnerUp", "economical_choice", "load_runs", "paper_name",
+           "recommend"]
 
-_PAPER_NAMES = {"small": "SLM", "small_nopt": "SLM-nopt", "large": "LLM",
-                "distillation": "SLM-d", "mixture": "SLM-mix", "hypernetwork": "SLM-pn",
-                "importance_sampling": "SLM-is", "distillation_sequences": "SLM-d (sequences)"}
-_SHARED = ("hypernetwork", "mixture", "small", "large")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,7 +61,7 @@ class RunnerUp:
     total: Mapping[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"strategy": self.strategy, "paper_name": _PAPER_NAMES.get(self.strategy, ""),
+        return {"strategy": self.strategy, "paper_name": paper_name(self.strategy),
                 "predicted_ppl": self.predicted_ppl, "margin_ppl": self.margin_ppl,
                 "margin_pct": self.margin_pct, "feasible": self.feasible,
                 "reason": self.reason, "total": dict(self.total)}
@@ -87,6 +83,9 @@ class Recommendation:
         reasons: the decision in plain words.
         budget: the budgets it answers.
         pareto: the perplexity-vs-total-cost frontier (multi-objective mode).
+        economical_choice: a strategy predicted within the winner's band that costs at
+            most half as much over the N domains (Eq. 1): its name, predicted perplexity,
+            total and share of the winner's total; None when there is none.
     """
 
     strategy: str
@@ -109,6 +108,7 @@ class Recommendation:
     n_trials: int
     n_runs: int = 0
     pareto: tuple[Mapping[str, Any], ...] = ()
+    economical_choice: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (what ``specplan recommend --json`` prints)."""
@@ -143,6 +143,10 @@ class Recommendation:
             "n_trials": self.n_trials,
             "n_runs": self.n_runs,
             "pareto": [_jsonable(dict(p)) for p in self.pareto],
+            "n_domains": b.n_domains,
+            "total_over_domains": self.cost.total.to_dict(),
+            "economical_choice": (None if self.economical_choice is None
+                                  else _jsonable(dict(self.economical_choice))),
         }
 
     def format(self) -> str:
@@ -156,7 +160,7 @@ class Recommendation:
             f"  predicted perplexity {self.predicted_ppl:.2f} (90% band {lo:.2f}-{hi:.2f}; "
             f"{self.confidence} confidence{'; extrapolating' if self.extrapolating else ''})",
             f"  budgets: pretraining {b.pretraining}, specialization {b.specialization} per "
-            f"domain, inference {b.inference}, {format_params(b.n_domain_tokens)} domain tokens, "
+            f"domain, inference {b.inference}, {b.n_domain_tokens / 1e6:g}M domain tokens, "
             f"{b.n_domains} domain{'s' if b.n_domains > 1 else ''}"
             + (f", total {b.total}" if b.total is not None else "")
             + f" ({self.accelerator} at ${self.price_per_hour:g}/h)",
@@ -194,18 +198,17 @@ _UNIT_WORD = {"flops": "FLOPs", "gpu_hours": "GPU-hours", "usd": "dollars"}
 
 
 def _fmt_bucket(bc: Any) -> str:
-    return (f"{format_amount(bc.flops, 'flops'):>14}  "
-            f"{format_amount(bc.gpu_hours, 'gpu_hours'):>13}  "
+    return (f"{bc.flops:9.3g} FLOPs  {format_amount(bc.gpu_hours, 'gpu_hours'):>13}  "
             f"{format_amount(bc.usd, 'usd'):>9}")
 
 
 def _fmt_value(key: str, value: Any) -> str:
     if isinstance(value, float):
         if "tokens" in key:
-            return format_params(value)
+            return f"{value:.3g}"
         if "gpu_hours" in key:
             return format_amount(value, "gpu_hours")
-        return format_number(value)
+        return f"{value:.3g}"
     if key.endswith("_params") and isinstance(value, int):
         return format_params(value)
     return str(value)
@@ -243,7 +246,7 @@ def recommend(budget: Budget, *, runs: Any = None, storage: str | None = None,
 
     Args:
         budget: the budgets (`planner.costing.budget.Budget`).
-        runs: measured runs (a frame with `planner.performance.perfmodel.FIT_COLUMNS`).
+        runs: measured runs (a frame with `planner.performance.perfmodel.RUN_COLUMNS`).
         storage: an Optuna storage URL to read runs from (ignored when `runs` is given).
         model: a fitted performance model (default: fitted here on tables + runs).
         seed: the optimizer's seed (same inputs and seed, same recommendation).
@@ -254,13 +257,15 @@ def recommend(budget: Budget, *, runs: Any = None, storage: str | None = None,
 
     Raises:
         InfeasibleBudgetError: no strategy fits; says which budget is short and by how much.
-        BudgetError: the inference cap is below the smallest model at this scale.
+        BudgetError: the inference cap is below the smallest model at this scale, or the
+            seed is outside 0 to 2**32 - 1.
     """
     from planner.performance.perfmodel import PerformanceModel
     from planner.search.candidates import PlanContext
     from strategies.machinery.scales import get_scale
 
     get_scale(scale)  # an unknown scale is a user error, named before anything is loaded
+    _check_seed(seed)
     if runs is None and storage:
         runs = load_runs(storage)
     n_runs = 0 if runs is None else len(runs)
@@ -282,7 +287,7 @@ def recommend(budget: Budget, *, runs: Any = None, storage: str | None = None,
         raise _infeasible(result, budget)
     return Recommendation(
         strategy=best.strategy,
-        paper_name=_PAPER_NAMES.get(best.strategy, ""),
+        paper_name=paper_name(best.strategy),
         configuration=dict(best.config),
         predicted_ppl=best.ppl,
         interval=(best.prediction.low, best.prediction.high),
@@ -301,7 +306,32 @@ def recommend(budget: Budget, *, runs: Any = None, storage: str | None = None,
         n_trials=result.n_trials,
         n_runs=n_runs,
         pareto=tuple(_pareto_rows(result, budget)) if objectives == "ppl+cost" else (),
+        economical_choice=_economical_row(result, best),
     )
+
+
+#: the seeds the optimizer's sampler accepts (numpy's legacy seeding: 32 bits)
+SEED_RANGE = (0, 2**32 - 1)
+
+
+def _check_seed(seed: int) -> None:
+    """A seed outside what the sampler takes is a user error naming ``--seed``."""
+    from planner.exceptions import BudgetError
+
+    if isinstance(seed, bool) or not isinstance(seed, int) or \
+            not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        raise BudgetError(f"--seed: must be an integer from {SEED_RANGE[0]} to "
+                          f"{SEED_RANGE[1]} (2**32 - 1), got {seed!r}")
+
+
+def _economical_row(result: SearchResult, best: Candidate) -> dict[str, Any] | None:
+    eco = economical_choice(result, best)
+    if eco is None:
+        return None
+    return {"strategy": eco.strategy, "paper_name": paper_name(eco.strategy),
+            "predicted_ppl": eco.ppl, "interval": [eco.prediction.low, eco.prediction.high],
+            "total": eco.cost.total.to_dict(),
+            "share_of_winner_total": eco.cost.total.gpu_hours / best.cost.total.gpu_hours}
 
 
 def _check_inference_cap(ctx: Any) -> None:
@@ -314,7 +344,7 @@ def _check_inference_cap(ctx: Any) -> None:
     n, fpt = spec.n_params, forward_flops_per_token(spec)
     if not ctx.budget.inference.allows(n_params=n, flops_per_token=fpt):
         what = (f"{format_params(n)} parameters" if ctx.budget.inference.max_params is not None
-                else f"{format_number(fpt)} FLOPs/token")
+                else f"{fpt:.3g} FLOPs/token")
         raise BudgetError(
             f"--inference-budget: {ctx.budget.inference} is below the smallest model "
             f"specplan can plan at the {ctx.scale_name!r} scale (the small model: {what})")
@@ -378,6 +408,37 @@ def _gpuh(x: float) -> str:
     return format_amount(x, "gpu_hours")
 
 
+def _axis(name: str) -> str:
+    from planner.performance.perfdata import compute_axis
+
+    try:
+        return compute_axis(name)
+    except KeyError:
+        return "pretraining"
+
+
+def paper_name(strategy: str) -> str:
+    """The paper's name a strategy declares (`Strategy.paper_name`; "" if unavailable)."""
+    from domains.errors import SpecplanError
+    from strategies.registry import get_strategy_class
+
+    try:
+        return get_strategy_class(strategy).paper_name
+    except SpecplanError:
+        return ""
+
+
+def economical_choice(result: SearchResult, best: Candidate) -> Candidate | None:
+    """A feasible candidate predicted within the winner's band that costs at most half as
+    much over the N domains (Eq. 1): the cheapest such one, or None."""
+    limit = 0.5 * best.cost.total.gpu_hours
+    cheaper = [c for c in result.best_per_strategy(feasible_only=True).values()
+               if c.strategy != best.strategy and c.ppl <= best.prediction.high
+               and c.cost.total.gpu_hours <= limit]
+    return min(cheaper, key=lambda c: (c.cost.total.gpu_hours, c.ppl, c.strategy),
+               default=None)
+
+
 def _reasons(result: SearchResult, best: Candidate, budget: Budget, ctx: Any) -> list[str]:
     reasons = []
     per = result.best_per_strategy(feasible_only=True)
@@ -385,119 +446,125 @@ def _reasons(result: SearchResult, best: Candidate, budget: Budget, ctx: Any) ->
     reasons.append(
         f"`{best.strategy}` has the lowest predicted perplexity, {best.ppl:.2f} "
         f"({lo:.2f}-{hi:.2f}), among the strategies that fit every budget")
-    for name, why in result.excluded.items():
+    for _name, why in result.excluded.items():
         if why.startswith("inference cap"):
-            paper = " (the paper's LLM: 771M)" if name == "large" and ctx.scale_name == "paper" \
-                else ""
-            reasons.append(why + paper)
-    if best.strategy == "large":
-        small = per.get("small") or per.get("hypernetwork")
-        serve = best.cost.inference_per_1b_tokens.gpu_hours
-        where = " in Table 8" if ctx.scale_name == "paper" else ""
-        if small is not None:
-            ratio = serve / small.cost.inference_per_1b_tokens.gpu_hours
-            reasons.append(
-                f"the inference cap admits the large model, the best at every pretraining "
-                f"budget{where}; it costs {ratio:.1f}x more to serve ({_gpuh(serve)} per 1B "
-                f"tokens vs {_gpuh(small.cost.inference_per_1b_tokens.gpu_hours)} for the "
-                "small model)")
-        else:
-            reasons.append(f"the inference cap admits the large model, the best at every "
-                           f"pretraining budget{where} ({_gpuh(serve)} per 1B tokens served)")
-    reasons += _reason_importance_sampling(per, best, budget, ctx)
-    reasons += _reason_distillation(result, per, best)
-    used = best.config.get("pretraining_gpu_hours", 0.0)
-    if best.strategy not in ("importance_sampling", "small_nopt") and used > 0:
-        cm = ctx.cost_model
-        flops = cm.flops_for(budget.pretraining, n_params=best.cost.inference_params,
-                             efficiency=cm.efficiency(best.strategy, "pretraining"))
-        available = cm.price(flops, n_params=best.cost.inference_params,
-                             efficiency=cm.efficiency(best.strategy, "pretraining")).gpu_hours
-        if used < 0.97 * available:
-            top = ctx.model.compute_range(best.strategy, scale=ctx.scale_name)[1]
-            where = ("the paper measured" if ctx.scale_name == "paper"
-                     else f"the stored {ctx.scale_name}-scale runs measured")
-            reasons.append(
-                f"only {_gpuh(used)} of the pretraining budget is used: {where} "
-                f"`{best.strategy}` up to {_gpuh(top)} (A100-equivalent), and no gain is "
-                "assumed beyond")
-    selection = best.config.get("selection")
-    if best.strategy == "mixture" and selection not in (None, "most_frequent"):
-        rule = {"best_loss": "the expert with the best pretrained loss on the domain",
-                "finetune_all": "fine-tune every expert and keep the best, at "
-                                f"{best.config.get('n_experts', 16)}x the fine-tuning cost"}
-        reasons.append(f"expert selection `{selection}`: {rule.get(selection, selection)} "
-                       "(Table 5: 17.05 / 16.98 vs 17.32 PPL for the most frequent cluster's "
-                       "expert at 1M tokens; the gain shrinks with more domain data)")
-    if best.strategy in ("hypernetwork", "mixture") and "small" in per:
-        gain = per["small"].ppl - best.ppl
-        reasons.append(
-            f"cluster experts beat a plain SLM by {gain:.2f} PPL here; the paper's edge shrinks "
-            "as the domain data grows (1.05 PPL at 1M tokens, 0.16 at 64M; Table 8)")
+            reasons.append(why)
+    reasons += _reason_serving(per, best)
+    reasons += _reason_domains(result, per, best, budget)
+    reasons += _reason_per_domain(per, best, budget, ctx)
+    reasons += _reason_teacher(per, best)
+    reasons += _reason_pretraining_used(best, budget, ctx)
+    reasons += _reason_finetune(best)
+    for note in best.prediction.notes:
+        if "fine-tuned for" in note or "outside the fitted range" in note:
+            continue
+        reasons.append(note)
     if best.prediction.confidence == "low":
         reasons.append(f"low-confidence prediction: {best.prediction.basis}")
     if best.prediction.extrapolating:
-        notes = "; ".join(n for n in best.prediction.notes if "e-folds" not in n)
+        notes = "; ".join(n for n in best.prediction.notes if "outside the fitted range" in n)
         reasons.append("the prediction extrapolates beyond the measured range"
                        + (f" ({notes})" if notes else ""))
     return reasons
 
 
-def _reason_importance_sampling(per: dict[str, Candidate], best: Candidate,
-                                budget: Budget, ctx: Any) -> list[str]:
-    out: list[str] = []
-    n = budget.n_domains
-    is_c = per.get("importance_sampling")
-    shared = next((per[s] for s in _SHARED if s in per and s != "large"), None)
-    if is_c is None:
-        return out
-    is_spec = is_c.cost.specialization.gpu_hours
-    if best.strategy == "importance_sampling":
-        out.append("the per-domain budget pays for importance-sampled pretraining for this "
-                   f"domain ({_gpuh(is_spec)} per domain), the best small-inference method "
-                   "after specialization (paper §4.2)")
-        if n > 1 and shared is not None:
-            out.append(
-                f"with {n} domains it costs {_gpuh(is_c.cost.total.gpu_hours)} in total "
-                f"({_gpuh(is_spec)} x {n}) vs {_gpuh(shared.cost.total.gpu_hours)} for the "
-                f"shared `{shared.strategy}`, which would be {shared.ppl - best.ppl:+.2f} PPL")
-        return out
-    margin = is_c.ppl - best.ppl
-    # what importance sampling needs per domain for its measured result, on this device
-    from planner.performance.perfdata import flops_from_gpuh
+def _reason_serving(per: dict[str, Candidate], best: Candidate) -> list[str]:
+    """When the winner serves a larger model than the smallest feasible alternative."""
+    smaller = [c for c in per.values() if c.cost.inference_params < best.cost.inference_params]
+    if not smaller:
+        return []
+    other = min(smaller, key=lambda c: (c.cost.inference_params, c.ppl, c.strategy))
+    serve = best.cost.inference_per_1b_tokens.gpu_hours
+    ratio = serve / other.cost.inference_per_1b_tokens.gpu_hours
+    return [f"the inference cap admits `{best.strategy}` "
+            f"({format_params(best.cost.inference_params)} parameters), "
+            f"{other.ppl - best.ppl:.2f} PPL better than the best smaller model "
+            f"(`{other.strategy}`); it costs {ratio:.1f}x more to serve ({_gpuh(serve)} per "
+            f"1B tokens vs {_gpuh(other.cost.inference_per_1b_tokens.gpu_hours)})"]
 
-    top = ctx.model.compute_range("importance_sampling", scale=ctx.scale_name)[1]
-    full = ctx.cost_model.price(
-        flops_from_gpuh("importance_sampling", "specialization", top, ctx.scale_name),
-        n_params=is_c.cost.inference_params).gpu_hours
-    if n > 1 and best.strategy in _SHARED and full * n > best.cost.pretraining.gpu_hours:
+
+def _reason_domains(result: SearchResult, per: dict[str, Candidate], best: Candidate,
+                    budget: Budget) -> list[str]:
+    """The total over N domains (Eq. 1), and the economical choice if there is one."""
+    n = budget.n_domains
+    total = best.cost.total.gpu_hours
+    out = [f"over {n} domain{'s' if n != 1 else ''} (Eq. 1: pretraining + N x "
+           f"specialization) `{best.strategy}` costs {_gpuh(total)} "
+           f"({_gpuh(best.cost.pretraining.gpu_hours)} + {n} x "
+           f"{_gpuh(best.cost.specialization.gpu_hours)})"]
+    eco = economical_choice(result, best)
+    if eco is not None:
         out.append(
-            f"with {n} domains, importance sampling's per-domain pretraining "
-            f"({_gpuh(full)} x {n} = {_gpuh(full * n)}) costs more than the shared "
-            f"`{best.strategy}` ({_gpuh(best.cost.pretraining.gpu_hours)} once); within "
-            f"{budget.specialization} per domain it reaches only {is_c.ppl:.2f} PPL "
-            f"({margin:+.2f})")
-    elif margin > 0:
-        out.append(
-            f"importance sampling needs about {_gpuh(full)} per domain for its best result; "
-            f"the specialization budget buys {_gpuh(is_spec)} per domain, "
-            f"predicted {is_c.ppl:.2f} PPL ({margin:+.2f})")
+            f"economical choice: `{eco.strategy}` is predicted {eco.ppl:.2f} PPL, within the "
+            f"winner's band ({best.prediction.low:.2f}-{best.prediction.high:.2f}), for "
+            f"{_gpuh(eco.cost.total.gpu_hours)} over {n} domain{'s' if n != 1 else ''} "
+            f"({eco.cost.total.gpu_hours / total:.0%} of the winner's total)")
     return out
 
 
-def _reason_distillation(result: SearchResult, per: dict[str, Candidate],
-                         best: Candidate) -> list[str]:
+def _reason_per_domain(per: dict[str, Candidate], best: Candidate, budget: Budget,
+                       ctx: Any) -> list[str]:
+    """Strategies that pretrain per domain (all their compute after the domain is known)."""
+    out: list[str] = []
+    n = budget.n_domains
+    for c in per.values():
+        if _axis(c.strategy) != "specialization":
+            continue
+        spec = c.cost.specialization.gpu_hours
+        if c.strategy == best.strategy:
+            out.append(f"the per-domain budget pays for `{c.strategy}`'s per-domain "
+                       f"pretraining ({_gpuh(spec)} per domain); nothing is shared, so its "
+                       f"cost grows with the number of domains ({_gpuh(c.cost.total.gpu_hours)}"
+                       f" for {n})")
+            continue
+        margin = c.ppl - best.ppl
+        top = ctx.model.compute_range(c.strategy, scale=ctx.scale_name)[1]
+        if margin > 0:
+            out.append(f"`{c.strategy}` reaches {c.ppl:.2f} PPL ({margin:+.2f}) with "
+                       f"{_gpuh(spec)} per domain (its curve is measured up to {_gpuh(top)} "
+                       f"per domain, A100-equivalent); over {n} domain{'s' if n != 1 else ''}"
+                       f" it costs {_gpuh(c.cost.total.gpu_hours)}")
+    return out
+
+
+def _reason_teacher(per: dict[str, Candidate], best: Candidate) -> list[str]:
     out = []
-    for name in ("distillation", "distillation_sequences"):
-        c = per.get(name)
-        if c is None or best.strategy == name:
+    for c in per.values():
+        if _axis(c.strategy) != "student" or c.strategy == best.strategy:
             continue
         t = c.config.get("teacher_pretraining_gpu_hours")
         s = c.config.get("student_pretraining_gpu_hours")
         split = (f" (best split: teacher {_gpuh(t)} + student {_gpuh(s)})"
                  if t is not None and s is not None else "")
-        out.append(
-            f"{'distillation' if name == 'distillation' else 'sequence distillation'}'s "
-            f"teacher pretraining counts against the pretraining budget{split}: predicted "
-            f"{c.ppl:.2f} PPL, {c.ppl - best.ppl:+.2f} vs `{best.strategy}`")
+        out.append(f"`{c.strategy}`'s teacher pretraining counts against the pretraining "
+                   f"budget{split}: predicted {c.ppl:.2f} PPL, {c.ppl - best.ppl:+.2f} vs "
+                   f"`{best.strategy}`")
     return out
+
+
+def _reason_pretraining_used(best: Candidate, budget: Budget, ctx: Any) -> list[str]:
+    used = best.config.get("pretraining_gpu_hours", 0.0)
+    if _axis(best.strategy) in ("specialization", "none") or used <= 0:
+        return []
+    cm = ctx.cost_model
+    eff = cm.efficiency(best.strategy, "pretraining")
+    flops = cm.flops_for(budget.pretraining, n_params=best.cost.inference_params,
+                         efficiency=eff)
+    available = cm.price(flops, n_params=best.cost.inference_params, efficiency=eff).gpu_hours
+    if used >= 0.97 * available:
+        return []
+    top = ctx.model.compute_range(best.strategy, scale=ctx.scale_name)[1]
+    where = ("the paper measured" if ctx.scale_name == "paper"
+             else f"the stored {ctx.scale_name}-scale runs measured")
+    return [f"only {_gpuh(used)} of the pretraining budget is used: {where} "
+            f"`{best.strategy}` up to {_gpuh(top)} (A100-equivalent), and no gain is "
+            "assumed beyond"]
+
+
+def _reason_finetune(best: Candidate) -> list[str]:
+    f = float(best.config.get("finetune_fraction", 1.0))
+    if f >= 0.999:
+        return []
+    note = next((n for n in best.prediction.notes if "fine-tuned for" in n), "")
+    return [f"the per-domain budget buys {f:.0%} of an early-stopped fine-tune; "
+            f"{note or 'the prediction is moved along the fine-tuning curve'}"]

@@ -11,11 +11,13 @@ import pytest
 from planner.exceptions import NotFittedError, RunsFrameError
 from planner.performance.perfmodel import (
     FIT_COLUMNS,
-    TABLE_STRATEGIES,
     PerformanceModel,
     leave_one_out_table8,
     reference_flops,
 )
+
+#: the strategies whose planning prior is Table 8 (`PlanningPrior.kind == "reference"`)
+TABLE_STRATEGIES = ("small", "mixture", "hypernetwork", "large")
 
 
 @pytest.fixture(scope="module")
@@ -176,16 +178,16 @@ def test_other_scale_runs_get_their_own_fit() -> None:
 def test_distillation_runs_read_the_teacher_from_cost_components() -> None:
     """The runner stores `cost_components`; the teacher's pretraining FLOPs in it become the
     teacher axis (as if given as `teacher_pretraining_flops`), not 0."""
-    from planner.performance.perfdata import _runs_to_obs
+    from planner.performance.perfdata import run_observations
 
     teacher, student = reference_flops("large", 400.0), reference_flops("small", 200.0)
     rec = {"strategy": "distillation", "scale": "demo", "domain": "news",
            "pretraining_flops": teacher + student, "specialization_flops": 1e15,
            "n_domain_tokens": 1e6, "test_ppl": 30.0}
-    stored = _runs_to_obs(pd.DataFrame([{**rec, "cost_components": {
+    stored = run_observations(pd.DataFrame([{**rec, "cost_components": {
         "pretraining_teacher": teacher, "pretraining_student": student, "finetune": 1e15}}]))
-    explicit = _runs_to_obs(pd.DataFrame([{**rec, "teacher_pretraining_flops": teacher}]))
-    bare = _runs_to_obs(pd.DataFrame([rec]))
+    explicit = run_observations(pd.DataFrame([{**rec, "teacher_pretraining_flops": teacher}]))
+    bare = run_observations(pd.DataFrame([rec]))
     (_, got), (_, want), (_, none) = stored[0], explicit[0], bare[0]
     assert got.u_teacher is not None and got.u_teacher == pytest.approx(want.u_teacher)
     assert got.u == pytest.approx(want.u) and none.u_teacher is None and none.u > got.u

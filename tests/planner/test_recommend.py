@@ -25,7 +25,7 @@ def _budget(pre: str, spec: str, inf: str, tokens: str = "8M", domains: int = 1,
 def test_large_inference_budget_picks_large(model: PerformanceModel) -> None:
     rec = recommend(_budget("650gpuh", "2gpuh", "1B"), model=model)
     assert rec.strategy == "large"
-    assert rec.configuration["model"] == "large"
+    assert rec.configuration["inference_params"] > 700_000_000
     assert any("4.2x more to serve" in r for r in rec.reasons)  # 2.54 / 0.61, Table 2
 
 
@@ -48,7 +48,8 @@ def test_small_cap_many_domains_little_budget_picks_pn_or_mixture(
     assert rec.cost.total.gpu_hours == pytest.approx(
         rec.cost.pretraining.gpu_hours + 50 * rec.cost.specialization.gpu_hours)
     text = " ".join(rec.reasons)
-    assert "with 50 domains, importance sampling's per-domain pretraining" in text
+    assert "over 50 domains (Eq. 1" in text
+    assert "`importance_sampling` reaches" in text and "over 50 domains it costs" in text
 
 
 @pytest.mark.parametrize("teacher_strategy", ["distillation", "distillation_sequences"])
@@ -110,7 +111,8 @@ def test_infeasible_names_the_short_budget(model: PerformanceModel) -> None:
 
 def test_total_budget_eq1_constraint(model: PerformanceModel) -> None:
     with pytest.raises(InfeasibleBudgetError, match="--total-budget"):
-        recommend(_budget("650gpuh", "150gpuh", "126M", "8M", 50, total="2gpuh"),
+        # 50 of the shortest fine-tunes searched (2% of Table 3's 0.07 GPUh) do not fit
+        recommend(_budget("650gpuh", "150gpuh", "126M", "8M", 50, total="0.01gpuh"),
                   model=model)
     rec = recommend(_budget("650gpuh", "150gpuh", "126M", "8M", 50, total="1000gpuh"),
                     model=model)
@@ -164,16 +166,23 @@ def test_runs_from_storage_are_used(model: PerformanceModel, tmp_path) -> None:
     assert rec.strategy != "importance_sampling" and rec.n_runs == 1
 
 
-@pytest.mark.parametrize(("domains", "expected"), [(1, {"importance_sampling"}),
-                                                   (7, {"hypernetwork", "mixture"})])
-def test_importance_sampling_does_not_amortize(model: PerformanceModel, domains: int,
-                                               expected: set[str]) -> None:
-    # Fig. 6 (1M tokens): at equal total cost (Eq. 1), SLM-is wins for one domain and loses
-    # to the shared projected network at 7
-    budget = _budget("650gpuh", "150gpuh", "126M", "1M", domains, total="650gpuh")
-    rec = recommend(budget, model=model)
-    assert rec.strategy in expected
-    assert rec.cost.total.gpu_hours <= 650.0 * (1 + 1e-9)
+@pytest.mark.parametrize("tokens", ["1M", "8M"])
+def test_importance_sampling_does_not_amortize(model: PerformanceModel, tokens: str) -> None:
+    """Fig. 6: at equal total cost (Eq. 1), SLM-is wins for one domain and loses to a shared
+    strategy once enough domains share the budget. Where that happens comes out of the
+    curves (`crossover_domains`), it is not put in; the docs report it."""
+    n_star = min(model.crossover_domains(s, "importance_sampling", total_gpuh=650.0,
+                                         n_domain_tokens=float(tokens[:-1]) * 1e6)
+                 or 10**6 for s in ("hypernetwork", "mixture"))
+    print(f"SLM-is vs the shared strategies at 650 GPUh in total, {tokens}: crossover N={n_star}")
+    assert 2 <= n_star <= 100
+    for domains, expected in ((1, {"importance_sampling"}),
+                              (2 * n_star, {"hypernetwork", "mixture"})):
+        budget = _budget("650gpuh", "150gpuh", "126M", tokens, domains, total="650gpuh")
+        rec = recommend(budget, model=model)
+        assert rec.strategy in expected, (domains, rec.strategy)
+        assert rec.cost.total.gpu_hours <= 650.0 * (1 + 1e-9)
+        assert rec.to_dict()["n_domains"] == domains
 
 
 def test_other_scales_need_runs(model: PerformanceModel) -> None:

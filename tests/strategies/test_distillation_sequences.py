@@ -108,7 +108,8 @@ def test_measured_cost_charges_every_part(run: Any, pretrained: Any) -> None:
     assert c["pretraining_teacher"] > 0 and c["pretraining_student"] > 0
     assert cost.pretraining_flops == pytest.approx(
         c["pretraining_teacher"] + c["pretraining_student"], rel=1e-9)
-    assert "external_teacher_usd" not in c
+    assert cost.external_usd == 0 and cost.generated_tokens == info["generated_tokens"] > 0
+    assert cost.teacher_pretraining_flops == c["pretraining_teacher"]
     assert info["generation_tokens_per_s"] > 0
 
 
@@ -158,7 +159,7 @@ def test_external_folder_teacher_is_an_external_cost(pretrained: Any, ws: Any,
     model = s.specialize(news_domain, ws)
     c, info = model.cost.components, model.info
     assert c["pretraining_teacher"] == 0 and c["teacher_finetune"] == 0
-    assert c["external_teacher_usd"] == pytest.approx(info["generated_tokens"] / 1e6 * 2.5)
+    assert model.cost.external_usd == pytest.approx(info["generated_tokens"] / 1e6 * 2.5)
     assert model.cost.pretraining_flops == pytest.approx(c["pretraining_student"])
     assert info["teacher_kind"] == "folder" and info["domain_rows"] == 0
     assert info["synthetic_rows"] == info["synthetic_blocks"] > 0
@@ -210,7 +211,10 @@ def test_estimate_charges_each_bucket_by_teacher() -> None:
     own = SequenceDistillationStrategy(scale="paper", n_prompts=1000, prompt_tokens=32,
                                        max_new_tokens=128).estimate_cost(n_domain_tokens=8e6)
     c = own.components
-    assert c["generated_tokens"] == 1000 * 128
+    assert own.generated_tokens == 1000 * 128 and own.external_usd == 0
+    assert own.teacher_pretraining_flops == c["pretraining_teacher"]
+    assert own.teacher_specialization_flops == pytest.approx(
+        c["teacher_finetune"] + c["teacher_generation"])
     # 2 N_teacher + attention over the 160-token window, per prompt and generated token
     assert c["teacher_generation"] == pytest.approx(
         1000 * 160 * forward_flops_per_token(paper.large, context=160))
@@ -224,7 +228,8 @@ def test_estimate_charges_each_bucket_by_teacher() -> None:
                                        max_new_tokens=128, teacher_price_per_mtok=0.5
                                        ).estimate_cost(n_domain_tokens=8e6)
     assert ext.components["pretraining_teacher"] == 0 and ext.components["teacher_finetune"] == 0
-    assert ext.components["external_teacher_usd"] == pytest.approx(0.128 * 0.5)
+    assert ext.external_usd == pytest.approx(0.128 * 0.5)
+    assert ext.teacher_pretraining_flops == 0
     assert ext.pretraining_flops == pytest.approx(c["pretraining_student"])
     assert ext.pretraining_flops < own.pretraining_flops
 
@@ -273,7 +278,7 @@ def test_smollm2_teacher_end_to_end(ws: Any, news_domain: Any) -> None:
     assert info["teacher_kind"] == "smollm2" and info["teacher_params"] > 100_000_000
     assert 4 <= info["generated_tokens"] <= 4 * 16 and info["generation_tokens_per_s"] > 0
     assert c["pretraining_teacher"] == 0
-    assert c["external_teacher_usd"] == pytest.approx(info["generated_tokens"] / 1e6 * 0.1)
+    assert model.cost.external_usd == pytest.approx(info["generated_tokens"] / 1e6 * 0.1)
     # 2 N_teacher (134.5M) per position at least
     assert c["teacher_generation"] >= 2 * 134_000_000 * info["generated_tokens"]
     records = [json.loads(x) for x in Path(info["generation_cache"]).read_text().splitlines()]
