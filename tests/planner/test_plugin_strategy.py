@@ -114,6 +114,7 @@ def test_run_at_tiny_planned_and_reported(toy_cls: type, tiny_ws: Any, news_doma
     record = run_one(toy_cls(scale="tiny"), news_domain, tiny_ws, study=open_study(storage),
                      root=tmp_path)
     assert record["strategy"] == TOY and record["test_ppl"] > 1
+    assert record["teacher_pretraining_flops"] == 0 and record["external_usd"] == 0
     runs = load_runs(storage)
     assert list(runs["strategy"]) == [TOY]
 
