@@ -188,12 +188,14 @@ def _fsync_tree(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike[str], *, replace: bool = True) -> Iterator[Path]:
     """Fill a temporary folder beside `path`; on success it becomes `path`.
 
     The files are fsync-ed, then the folder is renamed into place; a folder already at
     `path` is moved aside first and deleted after the rename (so `path` is never missing
-    longer than between two renames, and never half-written).
+    longer than between two renames, and never half-written). With ``replace=False`` a
+    folder that appeared at `path` meanwhile (another process wrote the same content-keyed
+    cache entry) is kept and the new one discarded.
 
     Raises:
         WriteError: a write inside the block or the rename failed; the temporary folder is
@@ -210,6 +212,8 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
             _fsync_tree(tmp)
             os.chmod(tmp, 0o755)
             old: Path | None = None
+            if final.exists() and not replace:
+                return  # the finally clause removes tmp
             if final.exists():
                 old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name[:60]}.",
                                             suffix=".old"))

@@ -175,7 +175,7 @@ def _save(tok: PreTrainedTokenizerFast, folder: Path) -> None:
     (`domains.atomic.atomic_dir`; a full disk is a `WriteError` naming the folder)."""
     from domains.atomic import atomic_dir
 
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, replace=False) as tmp:  # a twin written meanwhile is identical
         tok.save_pretrained(str(tmp))
 
 

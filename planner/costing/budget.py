@@ -300,9 +300,10 @@ def _reject_sign(text: object, flag: str) -> None:
         raise BudgetError(f"{flag}: must be positive, got {text!r}")
 
 
-def _split(text: object, flag: str, what: str, typed: object = None) -> tuple[float, str]:
+def _split(text: object, flag: str, what: str, typed: object = None,
+           accepted: str = "") -> tuple[float, str]:
     """`split_number` with BudgetError; `typed` (what the user wrote, when `text` is a part
-    of it) is quoted in the message."""
+    of it) is quoted in the message, and `accepted` (the range) added to a refusal."""
     _reject_sign(text, flag)
     try:
         return split_number(text, flag=flag, what=what)
@@ -310,7 +311,19 @@ def _split(text: object, flag: str, what: str, typed: object = None) -> tuple[fl
         msg = str(err)
         if typed is not None and text is not None:
             msg = msg.replace(repr(str(text)), repr(str(typed)))
+        if accepted and "expected" not in msg and "ambiguous" not in msg:
+            msg += f"; accepted: {accepted}"
         raise BudgetError(msg) from None
+
+
+def _compute_range() -> str:
+    return ("a positive amount up to " + ", ".join(
+        format_amount(MAX_AMOUNT[u], u) for u in ("flops", "gpu_hours", "usd")))
+
+
+def _inference_range() -> str:
+    return (f"1 to {format_count(MAX_PARAMS)} parameters, or up to "
+            f"{format_number(MAX_FLOPS_PER_TOKEN)} FLOPs/token")
 
 
 def _check_amount(amount: float, unit: str, text: object, flag: str) -> None:
@@ -336,7 +349,8 @@ def parse_compute_budget(text: object, *, flag: str = "--budget") -> ComputeBudg
     """
     raw = "" if text is None else str(text).strip()
     dollar_prefix = raw.startswith("$")
-    value, rest = _split(raw[1:] if dollar_prefix else text, flag, _HELP_UNITS, typed=text)
+    value, rest = _split(raw[1:] if dollar_prefix else text, flag, _HELP_UNITS, typed=text,
+                         accepted=_compute_range())
     mult = 1.0
     if rest not in _UNIT_WORDS and rest[:1] in _MULT and rest[1:] in _UNIT_WORDS:
         mult, rest = _MULT[rest[0]], rest[1:]
@@ -373,7 +387,8 @@ def parse_inference_budget(text: object, *, flag: str = "--inference-budget",
             per_token, s = True, s.replace(" ", "")[: -len(suffix)]
             break
     what = "a parameter count (126M, 1.2B) or FLOPs per token (2.6e8flops/token)"
-    value, rest = _split(s if text is not None else None, flag, what, typed=text)
+    value, rest = _split(s if text is not None else None, flag, what, typed=text,
+                         accepted=_inference_range())
     mult = 1.0
     if rest[:1] in _MULT and (per_token or rest[1:] in ("", "params", "parameters", "p")):
         mult, rest = _MULT[rest[0]], rest[1:]

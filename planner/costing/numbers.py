@@ -128,9 +128,10 @@ def _mantissa_text(digits: str, raw: str, flag: str) -> str:
     elif commas:
         parts = s.split(",")
         if commas == 1 and len(parts[1]) == 3 and parts[0] not in ("", "0"):
+            decimal = f"{parts[0]}.{parts[1]}".rstrip("0").rstrip(".")
             raise NumberError(
                 f"{flag}: {raw!r} is ambiguous: the comma may separate thousands or mark "
-                f"decimals; write {parts[0]}{parts[1]} or {parts[0]}.{parts[1]}")
+                f"decimals; write {parts[0]}{parts[1]} or {decimal}")
         if commas == 1:
             s = parts[0] + "." + parts[1]  # a decimal comma: 2,5 -> 2.5, never 25
         elif _grouped(s, ","):
@@ -232,7 +233,12 @@ def parse_number(
     raw = str(text) if text is not None else ""
     body = raw.strip().replace("\u2212", "-")
     sign = -1.0 if body.startswith("-") else 1.0
-    value, rest = split_number(body[1:] if sign < 0 else text, flag=flag, what=accepted)
+    try:
+        value, rest = split_number(body[1:] if sign < 0 else text, flag=flag, what=accepted)
+    except NumberError as err:
+        if "expected" in str(err) or "ambiguous" in str(err):
+            raise
+        raise NumberError(f"{err}; expected {accepted}") from None
     for u in sorted(units, key=len, reverse=True):
         if rest.endswith(u):
             rest = rest[: -len(u)]

@@ -135,3 +135,13 @@ def test_read_only_for_real(small_disk: Path) -> None:
     with pytest.raises(WriteError, match="read-only file system"):
         atomic_write_text(small_disk / "kept.txt", "new")
     assert (small_disk / "kept.txt").read_text() == "finished work"
+
+
+def test_atomic_dir_can_keep_a_twin(tmp_path: Path) -> None:
+    """A content-keyed cache entry written meanwhile by another process is kept."""
+    final = tmp_path / "tok"
+    with atomic_dir(final, replace=False) as tmp:
+        (tmp / "a").write_text("first")
+        final.mkdir()
+        (final / "a").write_text("twin")
+    assert (final / "a").read_text() == "twin" and _leftovers(tmp_path) == ["a", "tok"]

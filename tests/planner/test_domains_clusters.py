@@ -49,7 +49,7 @@ def test_cluster_statistics_are_added_per_domain(small_tables: None, mine: str,
 def test_bad_cluster_counts_are_one_line_errors(small_tables: None, mine: str,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["domains", "--domain", mine, "--no-tokens", "--clusters", "0"]) == 2
-    assert "n_clusters must be a positive integer" in capsys.readouterr().err
+    assert "--clusters: expected an integer in [1, " in capsys.readouterr().err
     assert main(["domains", "--domain", mine, "--no-tokens", "--clusters", "41"]) == 2
     err = capsys.readouterr().err
     assert "n_clusters=41 is more than the 40 documents" in err and "Traceback" not in err
