@@ -14,6 +14,7 @@ import argparse
 import os
 
 from planner.cli.commands._common import add_storage, split_list
+from planner.cli.commands.sweep import add_seeds, parse_seeds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,12 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-report", action="store_true", help="skip the report")
     parser.add_argument("--root", default=DEFAULT_ROOT, metavar="DIR",
                         help="artifacts, checkpoints and models (default: .specplan/)")
-    parser.add_argument("--seed", type=int, default=0)
+    add_seeds(parser)
     parser.add_argument("--threads", type=int, default=1, metavar="N",
                         help="torch threads for training (default 1: fastest for the "
                              "demo's small models on a shared 2-core CPU; 0: every core)")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="processes running strategy families side by side (default: "
+                        help="local worker processes pulling the queued runs (default: "
                              "2, or 1 on a single core)")
     parser.add_argument("--grid", type=int, default=12, metavar="N",
                         help="points per axis of the report's decision map (default 12)")
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = DemoConfig(scale=scale, domains=domains, strategies=strategies,
                      storage=args.storage, root=args.root,
                      out=None if args.no_report else args.out,
-                     formats=formats, seed=args.seed,
+                     formats=formats, seeds=parse_seeds(args.seeds),
                      progress=not args.quiet, grid_points=args.grid, workers=workers,
                      threads=None if args.threads == 0 else args.threads)
     result = run_demo(cfg)

@@ -1,4 +1,8 @@
-"""`specplan run`: train, specialize and evaluate one strategy on one domain; store it."""
+"""`specplan run`: train, specialize and evaluate one strategy on one domain; store it.
+
+The run goes through the same queue as `specplan sweep` (queued in the results store,
+then run by a worker in this process); `--seeds 0,1,2` makes one run per seed.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import argparse
 import json
 
 from planner.cli.commands._common import add_json, add_storage, fmt_number, parse_params
+from planner.cli.commands.sweep import add_seeds, parse_seeds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain", required=True,
                         help="biomedical | legal | news | NAME=PATH (your own files)")
     parser.add_argument("--scale", default="tiny", help="tiny | demo | paper (default: tiny)")
-    parser.add_argument("--seed", type=int, default=0)
+    add_seeds(parser)
     parser.add_argument("--domain-tokens", type=int, default=None,
                         help="in-domain training tokens to use (default: the scale's)")
     parser.add_argument("--param", action="append", metavar="KEY=VALUE",
@@ -34,19 +39,19 @@ def run(args: argparse.Namespace) -> int:
 
     name = strategy_registry.canonical(args.strategy)
     get_scale(args.scale)  # validate before any work
-    plan = RunPlan(strategies=[name], domains=[args.domain], scale=args.scale, seed=args.seed,
-                   params={name: parse_params(args.param)}, n_domain_tokens=args.domain_tokens,
-                   storage=args.storage, root=args.root, force=args.force,
-                   progress=not args.quiet)
+    plan = RunPlan(strategies=[name], domains=[args.domain], scale=args.scale,
+                   seeds=parse_seeds(args.seeds), params={name: parse_params(args.param)},
+                   n_domain_tokens=args.domain_tokens, storage=args.storage, root=args.root,
+                   force=args.force, progress=not args.quiet)
     records = run_plan(plan)
     if args.json:
         print(json.dumps(records, indent=2, default=repr))
         return 0
     for r in records:
         before = fmt_number(r["test_ppl_before_finetune"])
-        print(f"{r['strategy']} on {r['domain']} ({r['scale']}): test perplexity "
-              f"{r['test_ppl']:.2f} (before fine-tuning: {before}); "
+        print(f"{r['strategy']} on {r['domain']} ({r['scale']}, seed {r['seed']}): test "
+              f"perplexity {r['test_ppl']:.2f} (before fine-tuning: {before}); "
               f"pretraining {r['pretraining_flops']:.3g} FLOPs, specialization "
               f"{r['specialization_flops']:.3g} FLOPs, {r['inference_params']:,} params; "
               f"model saved to {r['model_path']}")
-    return 0
+    return 0 if len(records) == len(plan.seeds) else 1

@@ -1,44 +1,101 @@
-"""`specplan sweep`: several strategies on several domains, stored as one Optuna study."""
+"""`specplan sweep`: strategies x domains x seeds, queued in the results store and run by
+workers that pull them (this process, `--workers N` local processes, or `specplan worker`
+on other machines with `--workers 0`).
+
+    specplan sweep --strategies small,small_nopt --domains news,legal --seeds 0,1,2
+    specplan sweep ... --storage postgresql://me@db.lab/specplan --workers 0
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 
 from domains.errors import SpecplanError
-from planner.cli.commands._common import add_storage, split_list
+from planner.cli.commands._common import add_json, add_storage, parse_params, split_list
+from planner.cli.commands.worker import add_fault_options, fault_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = __doc__.split("\n\n", 1)[1]
     parser.add_argument("--strategies", default="all",
                         help="comma-separated names, or `all` (default)")
     parser.add_argument("--domains", default="biomedical,legal,news",
                         help="comma-separated domains (NAME=PATH allowed)")
     parser.add_argument("--scale", default="tiny")
-    parser.add_argument("--seeds", default="0", help="comma-separated seeds (repeats)")
+    add_seeds(parser)
     parser.add_argument("--domain-tokens", type=int, default=None)
-    parser.add_argument("--root", default=None)
-    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--param", action="append", metavar="STRATEGY.KEY=VALUE",
+                        help="a strategy parameter, e.g. --param small.finetune_lr=0.001")
+    parser.add_argument("--root", default=None,
+                        help="artifacts, checkpoints and models (default: .specplan); "
+                             "shared storage lets a retry resume another worker's run")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="local workers: 1 (default) runs in this process, N > 1 spawns "
+                             "N processes, 0 only queues the runs for `specplan worker`")
+    add_fault_options(parser)
+    parser.add_argument("--force", action="store_true", help="redo finished runs")
     parser.add_argument("--quiet", action="store_true")
     add_storage(parser)
+    add_json(parser)
+
+
+def add_seeds(parser: argparse.ArgumentParser, default: str = "0") -> None:
+    """--seeds LIST (--seed is the same option): one run per seed."""
+    parser.add_argument("--seeds", "--seed", dest="seeds", default=default, metavar="LIST",
+                        help=f"comma-separated seeds, one run each (default: {default})")
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in split_list(text)]
+    except ValueError:
+        raise SpecplanError(f"--seeds {text!r}: expected comma-separated integers") from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise SpecplanError(f"--seeds {text!r}: expected comma-separated integers >= 0")
+    return list(dict.fromkeys(seeds))
+
+
+def strategy_params(items: list[str] | None, names: list[str]) -> dict[str, dict[str, object]]:
+    """``STRATEGY.KEY=VALUE`` items -> {strategy: {key: value}}; a bare ``KEY=VALUE``
+    applies to every strategy."""
+    out: dict[str, dict[str, object]] = {n: {} for n in names}
+    for key, value in parse_params(items).items():
+        target, dot, param = key.rpartition(".")
+        if dot and target not in out:
+            raise SpecplanError(f"--param {key}={value}: {target!r} is not a swept strategy "
+                                f"({', '.join(names)})")
+        for n in ([target] if dot else names):
+            out[n][param] = value
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
     from planner.experiments.runner import RunPlan, run_plan
+    from planner.experiments.store import DEFAULT_STORAGE, display_url
     from strategies.machinery.scales import get_scale
     from strategies.registry import list_strategies, strategy_registry
 
     get_scale(args.scale)
     names = (list_strategies(available_only=True) if args.strategies == "all"
              else [strategy_registry.canonical(s) for s in split_list(args.strategies)])
-    try:
-        seeds = [int(s) for s in split_list(args.seeds)]
-    except ValueError:
-        raise SpecplanError(f"--seeds {args.seeds!r}: expected comma-separated integers") from None
-    total = 0
-    for seed in seeds:
-        plan = RunPlan(strategies=names, domains=split_list(args.domains), scale=args.scale,
-                       seed=seed, n_domain_tokens=args.domain_tokens, storage=args.storage,
-                       root=args.root, force=args.force, progress=not args.quiet)
-        total += len(run_plan(plan))
-    print(f"{total} runs stored in {args.storage or 'sqlite:///specplan.db'}")
-    return 0
+    seeds = parse_seeds(args.seeds)
+    if args.workers < 0:
+        raise SpecplanError(f"--workers: must be at least 0, got {args.workers}")
+    faults = fault_settings(args)
+    plan = RunPlan(strategies=names, domains=split_list(args.domains), scale=args.scale,
+                   seeds=seeds, params=strategy_params(args.param, names),
+                   n_domain_tokens=args.domain_tokens, storage=args.storage, root=args.root,
+                   force=args.force, progress=not args.quiet, workers=args.workers, faults=faults)
+    records = run_plan(plan)
+    url = display_url(args.storage or DEFAULT_STORAGE)
+    total = len(names) * len(split_list(args.domains)) * len(seeds)
+    if args.json:
+        print(json.dumps(records, indent=1, default=repr))
+    elif args.workers == 0:
+        print(f"{total} runs planned, {len(records)} already stored; the others are queued "
+              f"in {url}: start `specplan worker --storage URL` where they should run")
+    else:
+        print(f"{len(records)} of {total} runs stored in {url}")
+    return 0 if len(records) == total or args.workers == 0 else 1
