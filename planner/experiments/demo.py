@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domains.errors import SpecplanError
-from planner.experiments.worker import STRATEGY_FAMILIES
+from planner.experiments.worker import STRATEGY_FAMILIES, Faults
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,6 +74,8 @@ class DemoConfig:
             worker prefers the strategy family it ran last (`STRATEGY_FAMILIES`), and the
             workspace's artifact lock makes a second worker wait for a pretraining rather
             than train it twice; 1 runs everything in this process.
+        faults: heartbeats and retries of the queue (`planner.experiments.worker.Faults`;
+            None: the store's settings, else the defaults).
     """
 
     scale: str = "demo"
@@ -90,6 +92,7 @@ class DemoConfig:
     grid_points: int = 12
     threads: int | None = 1
     workers: int = 2
+    faults: Faults | None = None
 
 
 @dataclass
@@ -124,6 +127,7 @@ def run_measurements(cfg: DemoConfig, echo: Callable[[str], None] = print,
     `STRATEGY_FAMILIES`). A run that raises is logged under ``root/logs`` and skipped; the
     others go on.
     """
+    from planner.experiments.store import DEFAULT_STORAGE, display_url
     from planner.experiments.worker import plan_runs, run_queued
     from strategies.machinery.scales import get_scale
 
@@ -147,7 +151,7 @@ def run_measurements(cfg: DemoConfig, echo: Callable[[str], None] = print,
          f"{scale.domain_train_tokens:,} domain tokens)")
     echo(f"  strategies: {', '.join(names)}")
     echo(f"  domains: {', '.join(cfg.domains)}; seeds: {', '.join(map(str, cfg.seeds))}")
-    echo(f"  results store: {cfg.storage or 'sqlite:///specplan.db'}; artifacts: "
+    echo(f"  results store: {display_url(cfg.storage or DEFAULT_STORAGE)}; artifacts: "
          f"{Path(cfg.root)}/; {workers} local worker(s)")
     t0 = time.perf_counter()
 
@@ -156,7 +160,8 @@ def run_measurements(cfg: DemoConfig, echo: Callable[[str], None] = print,
         echo(f"  tokenizer and corpora ready in {time.perf_counter() - t0:.0f} s; starting "
              f"{workers} workers")
 
-    outcome = run_queued(specs, storage=cfg.storage, workers=workers, threads=cfg.threads,
+    outcome = run_queued(specs, storage=cfg.storage, workers=workers, faults=cfg.faults,
+                         threads=cfg.threads,
                          progress=cfg.progress and workers == 1, echo=echo, prepare=prepare)
     failures += [f"{label}: {error}" for label, error in outcome.failures]
     return outcome.records, failures, outcome.reused

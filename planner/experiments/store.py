@@ -157,8 +157,10 @@ def open_storage(url: str, *, heartbeat_interval: int | None = None,
         if journal is not None:
             return _journal_storage(journal, heartbeat_interval, grace_period, callback)
         _make_sqlite_folder(url)
-        if url.startswith("postgresql://"):  # psycopg 3 (the `postgres` extra), whatever
-            url = "postgresql+psycopg://" + url[len("postgresql://"):]  # SQLAlchemy's default
+        # postgresql:// means psycopg 3 (the `postgres` extra), whatever SQLAlchemy's default
+        engine_url = url
+        if url.startswith("postgresql://"):
+            engine_url = "postgresql+psycopg://" + url[len("postgresql://"):]
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
             kwargs["engine_kwargs"] = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
@@ -168,7 +170,7 @@ def open_storage(url: str, *, heartbeat_interval: int | None = None,
             kwargs[_callback_kwarg()] = callback
         with store_lock(url), warnings.catch_warnings():  # one process creates the schema
             warnings.simplefilter("ignore")  # ExperimentalWarning: heartbeat_interval
-            return retry_locked(lambda: optuna.storages.RDBStorage(url, **kwargs))
+            return retry_locked(lambda: optuna.storages.RDBStorage(engine_url, **kwargs))
     except StorageError:
         raise
     except Exception as err:  # sqlalchemy / optuna / drivers raise many kinds on a bad URL

@@ -407,7 +407,7 @@ class Worker:
     def _execute(self, study: Any, trial: Any, report: WorkerReport) -> None:
         from optuna.trial import TrialState
 
-        from planner.experiments.store import plain, retry_history, retry_locked
+        from planner.experiments.store import retry_history, retry_locked
 
         storage = study._storage
         frozen = storage.get_trial(trial._trial_id)
@@ -435,10 +435,7 @@ class Worker:
                     self.echo(f"{label}: already stored by another worker; skipped")
                     return
                 record = {**self._measure(spec), **who}
-                for k, v in record.items():
-                    retry_locked(partial(storage.set_trial_user_attr, trial._trial_id, k,
-                                         plain(v)))
-                retry_locked(lambda: study.tell(trial, float(record["test_ppl"])))
+                store_record(study, trial, record)
                 finished = True
         except Exception as err:
             error = f"{type(err).__name__}: {err}" if not isinstance(err, SpecplanError) \
@@ -496,6 +493,17 @@ class Worker:
                                 f"queued one ({spec.run_key}): the domain's files or the "
                                 "strategy's code differ on this machine")
         return measure(strategy, domain, ws, root=root, run_key=key)
+
+
+def store_record(study: Any, trial: Any, record: dict[str, Any]) -> None:
+    """Write a finished run's record into its claimed trial (user attributes), then mark
+    it COMPLETE with value = test perplexity: a COMPLETE trial always holds its record."""
+    from planner.experiments.store import plain, retry_locked
+
+    storage = study._storage
+    for k, v in record.items():
+        retry_locked(partial(storage.set_trial_user_attr, trial._trial_id, k, plain(v)))
+    retry_locked(lambda: study.tell(trial, float(record["test_ppl"])))
 
 
 def _stored_record(study: Any, key: str) -> dict[str, Any] | None:

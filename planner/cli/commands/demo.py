@@ -15,6 +15,7 @@ import os
 
 from planner.cli.commands._common import add_storage, split_list
 from planner.cli.commands.sweep import add_seeds, parse_seeds
+from planner.cli.commands.worker import add_fault_options, fault_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "2, or 1 on a single core)")
     parser.add_argument("--grid", type=int, default=12, metavar="N",
                         help="points per axis of the report's decision map (default 12)")
+    add_fault_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_storage(parser)
 
@@ -79,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
                      out=None if args.no_report else args.out,
                      formats=formats, seeds=parse_seeds(args.seeds),
                      progress=not args.quiet, grid_points=args.grid, workers=workers,
+                     faults=fault_settings(args),
                      threads=None if args.threads == 0 else args.threads)
     result = run_demo(cfg)
     return 0 if not result.failures else 1
