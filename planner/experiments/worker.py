@@ -205,15 +205,17 @@ def queue_state(study: Any) -> QueueState:
         if key is None:
             continue
         name = t.state.name
-        if name == "COMPLETE":
-            state.stored.setdefault(key, dict(t.user_attrs))
+        if name == "COMPLETE":  # the latest, for a run redone with `force`
+            state.stored[key] = dict(t.user_attrs)
         elif name == "WAITING":
             state.waiting.add(key)
         elif name == "RUNNING":
             state.running.add(key)
         elif name == "FAIL":
+            tries = len(t.system_attrs.get("retry_history", [])) + 1
             state.failed[key] = str(t.user_attrs.get("error") or
-                                    "its worker stopped sending heartbeats")
+                                    f"its worker stopped sending heartbeats (try {tries}; "
+                                    "no retry left)")
     return state
 
 
