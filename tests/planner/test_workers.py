@@ -210,6 +210,10 @@ def test_a_dead_workers_run_is_retried_a_bounded_number_of_times(kind: str,
 
 
 # ---------------------------------------------------------------------- real sweeps
+def _checkpoints(root: Path) -> list[Path]:
+    return list(root.glob("artifacts/tiny/*/checkpoint/state.json"))
+
+
 def _ppl_by_key(url: str) -> dict[str, float]:
     from planner.experiments.store import load_runs
 
@@ -261,19 +265,19 @@ def test_postgres_sweep_survives_a_worker_killed_mid_run(
     victim = subprocess.Popen(cmd, stdout=logs[0], stderr=logs[0], cwd=REPO,
                               env={**os.environ, **env})
     victim_name = f"{socket.gethostname()}:{victim.pid}"
-    deadline = time.time() + 240
-    held = None
-    while held is None and time.time() < deadline and victim.poll() is None:
-        held = next((t for t in _trials(postgres_url) if t.state.name == "RUNNING"
-                     and t.user_attrs.get("worker") == victim_name), None)
-        time.sleep(0.05)
-    assert held is not None, "the first worker never started a run"
+    deadline = time.time() + 300
+    while not _checkpoints(root) and time.time() < deadline and victim.poll() is None:
+        time.sleep(0.02)
+    assert _checkpoints(root), "the first worker wrote no checkpoint before the deadline"
+    victim.send_signal(signal.SIGKILL)  # mid-run: a fine-tune with a checkpoint on disk
+    assert victim.wait() == -signal.SIGKILL
+    held = next((t for t in _trials(postgres_url) if t.state.name == "RUNNING"
+                 and t.user_attrs.get("worker") == victim_name), None)
+    assert held is not None, "the killed worker held no run"
     survivor = subprocess.Popen(cmd, stdout=logs[1], stderr=logs[1], cwd=REPO,
                                 env={**os.environ, **env})
-    time.sleep(1.0)  # into the run (its first checkpoints)
-    victim.send_signal(signal.SIGKILL)
-    assert victim.wait() == -signal.SIGKILL
     assert survivor.wait(timeout=600) == 0, (tmp_path / "w1.log").read_text()[-3000:]
+    assert "resumed from checkpoint at step" in (tmp_path / "w1.log").read_text()
 
     trials = _trials(postgres_url)
     done = _complete(postgres_url)

@@ -12,8 +12,9 @@ from domains.errors import SpecplanError
 
 def add_storage(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", default=None, metavar="URL",
-                        help="Optuna storage URL of the results store "
-                             "(default: sqlite:///specplan.db; PostgreSQL URLs work too)")
+                        help="Optuna storage URL of the results store (default: "
+                             "sqlite:///specplan.db; postgresql://USER:PASSWORD@HOST/DB and "
+                             "journal:///runs.log work too: docs/sweeps.md)")
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:
