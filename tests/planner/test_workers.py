@@ -370,6 +370,20 @@ def test_worker_with_nothing_queued_exits_0(tmp_path: Path,
         assert "nothing queued" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(("command", "message"), [
+    (["sweep", *TINY_RUN, "--seeds", "0,x"], "--seeds '0,x': expected comma-separated"),
+    (["run", "--strategy", "small", "--domain", "news", "--seeds", "-1"], "integers >= 0"),
+    (["demo", "--quick", "--seeds", ""], "--seeds '': expected comma-separated"),
+    (["sweep", *TINY_RUN, "--workers", "-1"], "--workers: must be at least 0"),
+    (["sweep", *TINY_RUN, "--param", "large.lr=1"], "'large' is not a swept strategy"),
+])
+def test_bad_seeds_and_sweep_flags(command: list[str], message: str, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    err = _one_line_error([*command, "--storage", f"sqlite:///{tmp_path / 'x.db'}",
+                           "--root", str(tmp_path)], capsys)
+    assert message in err
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--heartbeat-interval", "0"], "--heartbeat-interval: must be at least 1"),
     (["--heartbeat-interval", "5", "--grace-period", "5"], "must exceed"),
