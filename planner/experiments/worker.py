@@ -133,6 +133,15 @@ class RunSpec:
         return cls(**{k: v for k, v in attrs.items() if k in cls.__dataclass_fields__})
 
 
+def _absolute(domain: str) -> str:
+    """``NAME=PATH`` with PATH made absolute (a worker may start in another folder);
+    other domain names as they are."""
+    name, eq, path = domain.partition("=")
+    if not eq or not path or "://" in path:
+        return domain
+    return f"{name}={Path(path).expanduser().resolve()}"
+
+
 def _domain_name(domain: str) -> str:
     return domain.split("=", 1)[0] if "=" in domain else domain
 
@@ -161,7 +170,7 @@ def plan_runs(strategies: Sequence[str], domains: Sequence[str], *, scale: str =
     s = get_scale(scale)
     tokens = n_domain_tokens or s.domain_train_tokens
     folder = str(Path(root if root is not None else ".specplan").expanduser().resolve())
-    loaded = [(d, get_domain(d)) for d in domains]
+    loaded = [(_absolute(d), get_domain(d)) for d in domains]
     params = params or {}
     specs: list[RunSpec] = []
     broken: set[str] = set()

@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for r in records:
         before = fmt_number(r["test_ppl_before_finetune"])
-        print(f"{r['strategy']} on {r['domain']} ({r['scale']}, seed {r['seed']}): test "
+        seed = f", seed {r['seed']}" if r["seed"] else ""
+        print(f"{r['strategy']} on {r['domain']} ({r['scale']}{seed}): test "
               f"perplexity {r['test_ppl']:.2f} (before fine-tuning: {before}); "
               f"pretraining {r['pretraining_flops']:.3g} FLOPs, specialization "
               f"{r['specialization_flops']:.3g} FLOPs, {r['inference_params']:,} params; "
