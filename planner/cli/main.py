@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "sweep": "planner.cli.commands.sweep",
     "report": "planner.cli.commands.report",
     "runs": "planner.cli.commands.runs",
+    "worker": "planner.cli.commands.worker",
 }
 
 HELP: dict[str, str] = {
@@ -49,9 +50,10 @@ HELP: dict[str, str] = {
     "strategies": "list the specialization strategies and how each is charged",
     "recommend": "recommend a strategy for given budgets (no training: reference data, your runs)",
     "run": "train, specialize and evaluate one strategy on one domain; store the run",
-    "sweep": "run several strategies on several domains (an Optuna study of real runs)",
+    "sweep": "queue strategies x domains x seeds in the results store; run them with workers",
     "report": "write the HTML/PDF report for decision-makers from the stored runs",
     "runs": "list the stored runs (filter by scale, strategy, domain); export them",
+    "worker": "pull queued runs from a shared results store until none is left",
 }
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from planner.experiments.demo import DemoConfig, DemoResult, run_demo
-    from planner.experiments.runner import RunPlan, run_one, run_plan
+    from planner.experiments.runner import RunPlan, measure, run_key, run_plan
     from planner.experiments.store import (
         DEFAULT_STORAGE,
         RUN_COLUMNS,
@@ -30,13 +30,13 @@ _EXPORTS = {
     "DEFAULT_STORAGE": "store", "RUN_COLUMNS": "store", "StorageError": "store",
     "add_run": "store", "export_runs": "store", "find_run": "store", "json_cells": "store",
     "load_runs": "store", "open_study": "store",
-    "RunPlan": "runner", "run_one": "runner", "run_plan": "runner",
+    "RunPlan": "runner", "measure": "runner", "run_key": "runner", "run_plan": "runner",
     "DemoConfig": "demo", "DemoResult": "demo", "run_demo": "demo",
 }
 
 __all__ = ["DEFAULT_STORAGE", "DemoConfig", "DemoResult", "RUN_COLUMNS", "RunPlan", "StorageError",
     "add_run", "export_runs", "find_run", "json_cells", "load_runs", "open_study", "run_demo",
-    "run_one", "run_plan"]
+    "measure", "run_key", "run_plan"]
 
 
 def __getattr__(name: str) -> Any:

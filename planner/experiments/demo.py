@@ -7,13 +7,15 @@ stored, modelled, recommended and reported, with no arguments and no network.
 
 Steps:
 
-1. run every available strategy on every domain at the ``demo`` scale. The tokenizer and
-   the tokenized corpora are built first; then the strategy families (`STRATEGY_FAMILIES`:
-   strategies that share pretraining artifacts) run in two worker processes, each family in
-   one `strategies.machinery.workspace.Workspace` over the same artifact folder, so the shared
-   pretraining (small, large, projected network, clusters) is built once. Every finished
-   run is stored at once in the results store (`planner.experiments.store`), so a second
-   `specplan demo` reuses them and a failing strategy loses nobody else's runs;
+1. run every available strategy on every domain at the ``demo`` scale, for every seed,
+   through the queue that `specplan run` and `sweep` use (`planner.experiments.worker`):
+   the runs are queued in the results store, the tokenizer and the tokenized corpora are
+   built, and two local worker processes pull the runs, each preferring the strategy
+   family it ran last (`STRATEGY_FAMILIES`: strategies that share pretraining artifacts),
+   over the same artifact folder, so the shared pretraining (small, large, projected
+   network, clusters) is built once. Every finished run is stored at once in the results
+   store (`planner.experiments.store`), so a second `specplan demo` reuses them and a
+   failing strategy loses nobody else's runs;
 2. fit the performance model on the reference tables and the measured runs;
 3. recommend a strategy for the default budget scenario
    (`planner.costing.scenario.DEFAULT_SCENARIO`:
@@ -25,14 +27,13 @@ Steps:
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domains.errors import SpecplanError
-from planner.reports.formatting import fmt_number
+from planner.experiments.worker import STRATEGY_FAMILIES, Faults
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from planner.reports.report import Report
 
 __all__ = ["DEFAULT_DOMAINS", "STRATEGY_FAMILIES", "DemoConfig", "DemoResult",
-           "format_measured", "partition", "run_demo"]
+           "format_measured", "run_demo"]
 
 DEFAULT_DOMAINS = ("biomedical", "legal", "news")
 DEFAULT_ROOT = ".specplan"
@@ -61,7 +62,7 @@ class DemoConfig:
         out: the report's folder (None: no report).
         formats: report formats (``html``, ``pdf``).
         budget: the scenario to recommend for (None: the default scenario).
-        seed: model init and data order.
+        seeds: one run per seed (model init and data order).
         params: per-strategy parameter overrides (strategy -> {param: value}).
         progress: progress bars and per-run lines.
         grid_points: points per axis of the report's decision map and budget curves.
@@ -70,10 +71,12 @@ class DemoConfig:
             demo's models are small, and on a 2-core machine that is busy with anything
             else, two threads spin-wait for each other (measured under load: 14x the CPU
             time per step of one thread for the small model, 8x for the large).
-        workers: processes that run strategies side by side (one thread each). Strategies
-            that share pretraining artifacts always run in the same process (see
-            `STRATEGY_FAMILIES`), so nothing is trained twice; 1 runs everything in this
-            process.
+        workers: local worker processes pulling the queued runs (one thread each); a
+            worker prefers the strategy family it ran last (`STRATEGY_FAMILIES`), and the
+            workspace's artifact lock makes a second worker wait for a pretraining rather
+            than train it twice; 1 runs everything in this process.
+        faults: heartbeats and retries of the queue (`planner.experiments.worker.Faults`;
+            None: the store's settings, else the defaults).
     """
 
     scale: str = "demo"
@@ -84,12 +87,13 @@ class DemoConfig:
     out: str | Path | None = DEFAULT_OUT
     formats: Sequence[str] = ("html", "pdf")
     budget: Budget | None = None
-    seed: int = 0
+    seeds: Sequence[int] = (0,)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     progress: bool = True
     grid_points: int = 12
     threads: int | None = 1
     workers: int = 2
+    faults: Faults | None = None
 
 
 @dataclass
@@ -112,249 +116,70 @@ def _strategy_names(names: Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(strategy_registry.canonical(n) for n in names))
 
 
-#: Strategies that share pretraining artifacts (the same workspace keys), with a rough
-#: relative cost at the demo scale; a family never spans two worker processes. Strategies
-#: not listed (third-party) join the first family.
-STRATEGY_FAMILIES: tuple[tuple[tuple[str, ...], float], ...] = (
-    (("small", "large", "distillation", "distillation_sequences"), 250.0),  # small + large
-    (("mixture", "hypernetwork", "importance_sampling"), 215.0),  # generic-corpus clusters
-    (("small_nopt",), 30.0),  # no pretraining
-)
-
-
 def run_measurements(cfg: DemoConfig, echo: Callable[[str], None] = print,
                      ) -> tuple[list[dict[str, Any]], list[str], int]:
-    """Run (or reuse) every strategy on every domain; returns records, failures, reused.
+    """Run (or reuse) every strategy on every domain for every seed; returns records,
+    failures, reused.
 
-    Shared work is done once: the tokenizer, the tokenized corpora and every pretraining
-    artifact. A run that raises is logged under ``root/logs`` and skipped; the others go
-    on. With ``cfg.workers > 1`` the strategy families run in parallel processes.
+    The runs go through the queue every command shares (`planner.experiments.worker`):
+    queued in the results store, then pulled by ``cfg.workers`` local workers (this
+    process for one). Shared work is done once: the tokenizer, the tokenized corpora and
+    every pretraining artifact (a worker prefers the strategy family it ran last, see
+    `STRATEGY_FAMILIES`). A run that raises is logged under ``root/logs`` and skipped; the
+    others go on.
     """
+    from planner.experiments.store import DEFAULT_STORAGE, display_url
+    from planner.experiments.worker import plan_runs, run_queued
     from strategies.machinery.scales import get_scale
 
     scale = get_scale(cfg.scale)
     names = _strategy_names(cfg.strategies)
     if not names:
         raise SpecplanError("no strategy is available to run")
-    groups = partition(names, cfg.workers)
-    echo(f"specplan demo: {len(names)} strategies x {len(cfg.domains)} domains at scale "
-         f"{scale.name!r} (small {scale.small.n_params / 1e6:.2f}M / large "
-         f"{scale.large.n_params / 1e6:.2f}M parameters, {scale.pretrain_tokens:,} generic "
-         f"pretraining tokens, {scale.domain_train_tokens:,} domain tokens)")
+    failures: list[str] = []
+
+    def broken(name: str, err: BaseException) -> None:
+        failures.append(f"{name}: cannot be created: {err}")
+        echo(f"  [{name}] skipped: {err}")
+
+    specs = plan_runs(names, list(cfg.domains), scale=scale.name, seeds=list(cfg.seeds),
+                      params=cfg.params, root=cfg.root, on_error=broken)
+    workers = max(1, min(int(cfg.workers), len(specs)))
+    echo(f"specplan demo: {len(names)} strategies x {len(cfg.domains)} domains x "
+         f"{len(cfg.seeds)} seed(s) at scale {scale.name!r} (small "
+         f"{scale.small.n_params / 1e6:.2f}M / large {scale.large.n_params / 1e6:.2f}M "
+         f"parameters, {scale.pretrain_tokens:,} generic pretraining tokens, "
+         f"{scale.domain_train_tokens:,} domain tokens)")
     echo(f"  strategies: {', '.join(names)}")
-    echo(f"  domains: {', '.join(cfg.domains)}")
-    echo(f"  results store: {cfg.storage or 'sqlite:///specplan.db'}; artifacts: "
-         f"{Path(cfg.root)}/" + (f"; {len(groups)} worker processes: "
-                                 + " | ".join(", ".join(g) for g in groups)
-                                 if len(groups) > 1 else ""))
-    if len(groups) == 1 or not _pending(cfg, names):
-        return _run_serial(cfg, names, echo)  # (everything stored: no worker to start)
-    return _run_parallel(cfg, groups, echo)
+    echo(f"  domains: {', '.join(cfg.domains)}; seeds: {', '.join(map(str, cfg.seeds))}")
+    echo(f"  results store: {display_url(cfg.storage or DEFAULT_STORAGE)}; artifacts: "
+         f"{Path(cfg.root)}/; {workers} local worker(s)")
+    t0 = time.perf_counter()
 
+    def prepare() -> None:
+        _prepare_shared(cfg)
+        echo(f"  tokenizer and corpora ready in {time.perf_counter() - t0:.0f} s; starting "
+             f"{workers} workers")
 
-def _pending(cfg: DemoConfig, names: list[str]) -> int:
-    """How many strategy x domain runs are not in the results store yet."""
-    from domains import get_domain
-    from planner.experiments.runner import run_key
-    from planner.experiments.store import find_run, open_study
-    from strategies.machinery.scales import get_scale
-    from strategies.registry import create_strategy
-
-    scale = get_scale(cfg.scale)
-    study = open_study(cfg.storage)
-    domains = [get_domain(d) for d in cfg.domains]
-    pending = 0
-    for name in names:
-        try:
-            strategy = create_strategy(name, scale=scale.name, seed=cfg.seed,
-                                       **cfg.params.get(name, {}))
-        except Exception:  # noqa: BLE001 - the run itself will report it
-            pending += len(domains)
-            continue
-        pending += sum(find_run(study, run_key(strategy, d, scale.name,
-                                               scale.domain_train_tokens, cfg.seed)) is None
-                       for d in domains)
-    return pending
-
-
-def partition(names: Sequence[str], workers: int) -> list[list[str]]:
-    """Strategy families spread over at most `workers` groups, heaviest family first onto
-    the lightest group (greedy); a family is never split. Order within a group follows
-    `names`."""
-    families: list[tuple[list[str], float]] = []
-    placed: set[str] = set()
-    for members, cost in STRATEGY_FAMILIES:
-        fam = [n for n in names if n in members]
-        if fam:
-            families.append((fam, cost * len(fam) / len(members)))
-            placed.update(fam)
-    rest = [n for n in names if n not in placed]
-    if rest:  # unknown strategies: with the first family (they may share its artifacts)
-        if families:
-            families[0] = (families[0][0] + rest, families[0][1] + 100.0 * len(rest))
-        else:
-            families.append((rest, 100.0 * len(rest)))
-    n = max(1, min(int(workers), len(families)))
-    groups: list[list[str]] = [[] for _ in range(n)]
-    load = [0.0] * n
-    for fam, cost in sorted(families, key=lambda f: -f[1]):
-        i = load.index(min(load))
-        groups[i] += fam
-        load[i] += cost
-    order = {name: i for i, name in enumerate(names)}
-    return [sorted(g, key=order.__getitem__) for g in groups if g]
+    outcome = run_queued(specs, storage=cfg.storage, workers=workers, faults=cfg.faults,
+                         threads=cfg.threads,
+                         progress=cfg.progress and workers == 1, echo=echo, prepare=prepare)
+    failures += [f"{label}: {error}" for label, error in outcome.failures]
+    return outcome.records, failures, outcome.reused
 
 
 def _prepare_shared(cfg: DemoConfig) -> None:
     """Build what every worker reads before any starts: the tokenizer, the tokenized
-    splits of every domain and of the generic corpus, and the results study."""
+    splits of every domain and of the generic corpus."""
     from domains import get_domain
-    from planner.experiments.store import open_study
     from strategies.machinery.workspace import Workspace
 
-    open_study(cfg.storage)
-    ws = Workspace(cfg.scale, root=Path(cfg.root), seed=cfg.seed, progress=False)
+    ws = Workspace(cfg.scale, root=Path(cfg.root), progress=False)
     for name in cfg.domains:
         domain = get_domain(name)
         for split in ("train", "valid", "test"):
             ws.corpus(domain, split)
     ws.corpus(ws.generic, "train")
-
-
-def _worker(cfg: DemoConfig, label: str) -> tuple[list[dict[str, Any]], list[str], int]:
-    """One worker process: its strategies, serially, on one thread."""
-    import os
-    from dataclasses import replace
-
-    # before torch / scikit-learn load: one OpenMP thread (see `DemoConfig.threads`)
-    os.environ.setdefault("OMP_NUM_THREADS", str(cfg.threads or 1))
-
-    def echo(line: str) -> None:
-        print(f"{label} {line}", flush=True)
-
-    return _run_serial(replace(cfg, workers=1, progress=False), list(cfg.strategies or []),
-                       echo)
-
-
-def _run_parallel(cfg: DemoConfig, groups: list[list[str]], echo: Callable[[str], None],
-                  ) -> tuple[list[dict[str, Any]], list[str], int]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from dataclasses import replace
-
-    t0 = time.perf_counter()
-    _prepare_shared(cfg)
-    echo(f"  tokenizer and corpora ready in {time.perf_counter() - t0:.0f} s; starting "
-         f"{len(groups)} workers")
-    records: list[dict[str, Any]] = []
-    failures: list[str] = []
-    reused = 0
-    ctx = multiprocessing.get_context("spawn")  # a clean interpreter: no forked torch state
-    with ProcessPoolExecutor(max_workers=len(groups), mp_context=ctx) as pool:
-        futures = {pool.submit(_worker, replace(cfg, strategies=g), f"[w{i + 1}]"): g
-                   for i, g in enumerate(groups)}
-        for future, group in futures.items():
-            try:
-                recs, fails, n_reused = future.result()
-            except Exception as err:  # noqa: BLE001 - a dead worker; its stored runs stay
-                failures.append(f"worker for {', '.join(group)} died: "
-                                f"{type(err).__name__}: {err}")
-                echo(f"  worker for {', '.join(group)} died: {type(err).__name__}: {err}")
-                continue
-            records += recs
-            failures += fails
-            reused += n_reused
-    return records, failures, reused
-
-
-def _run_serial(cfg: DemoConfig, names: list[str], echo: Callable[[str], None],
-                ) -> tuple[list[dict[str, Any]], list[str], int]:
-    from domains import get_domain
-    from planner.experiments.runner import configure_threads, quiet_transformers
-    from planner.experiments.store import open_study
-    from strategies.machinery.scales import get_scale
-    from strategies.machinery.workspace import Workspace
-    from strategies.registry import create_strategy
-
-    scale = get_scale(cfg.scale)
-    domains = [get_domain(d) for d in cfg.domains]
-    study = open_study(cfg.storage)
-    root = Path(cfg.root)
-    configure_threads(scale.name)
-    _set_threads(cfg.threads)
-    quiet_transformers()
-    ws = Workspace(scale, root=root, seed=cfg.seed, progress=cfg.progress)
-    records: list[dict[str, Any]] = []
-    failures: list[str] = []
-    reused = 0
-    total = len(names) * len(domains)
-    for s_index, name in enumerate(names):
-        params = {"scale": scale.name, "seed": cfg.seed, **cfg.params.get(name, {})}
-        try:
-            strategy = create_strategy(name, **params)
-        except Exception as err:  # noqa: BLE001 - one broken strategy must not stop the rest
-            failures.append(f"{name}: cannot be created: {err}")
-            echo(f"  [{name}] skipped: {err}")
-            continue
-        for d_index, domain in enumerate(domains):
-            tag = f"[{s_index * len(domains) + d_index + 1}/{total}] {name} on {domain.name}"
-            rec, was_reused, error = _run_or_reuse(strategy, domain, ws, study, root, tag,
-                                                   echo)
-            if rec is not None:
-                records.append(rec)
-                reused += was_reused
-            else:
-                failures.append(f"{name} on {domain.name}: {error}")
-    return records, failures, reused
-
-
-def _run_or_reuse(strategy: Any, domain: Any, ws: Any, study: Any, root: Path, tag: str,
-                  echo: Callable[[str], None],
-                  ) -> tuple[dict[str, Any] | None, bool, str]:
-    """(record, reused?, error): the stored run if there is one, else a new run; an
-    exception (other than Ctrl-C) is logged and returned as text, never raised."""
-    from planner.experiments.runner import run_key, run_one
-    from planner.experiments.store import find_run
-
-    done = find_run(study, run_key(strategy, domain, ws.scale.name, ws.n_domain_tokens,
-                                   ws.seed))
-    if done is not None:
-        echo(f"{tag}: reused the stored run (test perplexity {done['test_ppl']:.2f})")
-        return done, True, ""
-    echo(f"{tag} ...")
-    t0 = time.perf_counter()
-    try:
-        rec = run_one(strategy, domain, ws, study=study, root=root)
-    except KeyboardInterrupt:
-        raise
-    except Exception as err:  # noqa: BLE001 - keep going; the log has the traceback
-        log = _log_failure(root, strategy.name, domain.name, err)
-        echo(f"{tag} FAILED after {time.perf_counter() - t0:.0f} s: "
-             f"{type(err).__name__}: {err} (traceback in {log})")
-        return None, False, f"{type(err).__name__}: {err}"
-    echo(f"{tag}: test perplexity {rec['test_ppl']:.2f} (before fine-tuning "
-         f"{fmt_number(rec.get('test_ppl_before_finetune'))}) in {time.perf_counter() - t0:.0f} s")
-    return rec, False, ""
-
-
-def _set_threads(threads: int | None) -> None:
-    import os
-
-    if threads is None or os.environ.get("SPECPLAN_THREADS"):
-        return  # torch's default, or the user's explicit SPECPLAN_THREADS
-    import torch
-
-    torch.set_num_threads(max(1, int(threads)))
-
-
-def _log_failure(root: Path, strategy: str, domain: str, err: BaseException) -> Path:
-    from domains.cache import file_stem
-
-    path = root / "logs" / f"{file_stem(f'{strategy}-{domain}', limit=200)}.log"
-    from domains.atomic import atomic_write_text
-
-    atomic_write_text(path, "".join(traceback.format_exception(err)))
-    return path
 
 
 def format_measured(summary: pd.DataFrame, table: pd.DataFrame) -> str:
@@ -418,7 +243,7 @@ def run_demo(cfg: DemoConfig | None = None, *, echo: Callable[[str], None] = pri
                           budget=budget, model=model,
                           domains=[get_domain(d) for d in cfg.domains],
                           title=f"specplan demo: {', '.join(cfg.domains)} at scale "
-                                f"{cfg.scale!r}", n_points=cfg.grid_points, seed=cfg.seed)
+                                f"{cfg.scale!r}", n_points=cfg.grid_points, seed=cfg.seeds[0])
     timings["model_s"] = time.perf_counter() - t1
     echo("")
     echo(f"Measured at scale {cfg.scale!r} (test perplexity per domain; macro = exp of the "

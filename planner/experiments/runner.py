@@ -1,8 +1,10 @@
-"""The experiment runner: pretrain (shared, cached), specialize, evaluate, store.
+"""The experiment runner: pretrain (shared, cached), specialize, evaluate, record.
 
 A run is identified by its key (strategy, parameters, domain content, scale, domain
-tokens, seed). A finished run is found in the store and returned, never silently
-redone (`force=True` redoes it); a killed run resumes from its training checkpoints.
+tokens, seed). `run_plan` queues a plan's runs in the results store and runs them with
+local workers (`planner.experiments.worker`, the loop that `specplan run`, `sweep` and
+`demo` share): a finished run is found in the store and returned, never silently redone
+(``force=True`` redoes it); a killed run resumes from its training checkpoints.
 """
 
 from __future__ import annotations
@@ -11,27 +13,37 @@ import hashlib
 import json
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from domains.errors import SpecplanError
+from planner.experiments.worker import Faults
 
 
 @dataclass
 class RunPlan:
-    """What to run: strategies x domains at one scale."""
+    """What to run: strategies x domains x seeds at one scale.
+
+    Args:
+        workers: local worker processes (1: this process; 0: only queue the runs for
+            `specplan worker`s elsewhere).
+        faults: heartbeats and retries of the queue (`planner.experiments.worker.Faults`).
+    """
 
     strategies: list[str]
     domains: list[str]
     scale: str = "tiny"
-    seed: int = 0
+    seeds: list[int] = field(default_factory=lambda: [0])
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per strategy
     n_domain_tokens: int | None = None
     storage: str | None = None
     root: Path | None = None  # artifacts and saved models (default: .specplan/)
     force: bool = False
     progress: bool = True
+    workers: int = 1
+    faults: Faults = field(default_factory=Faults)
 
 
 def run_key(strategy: Any, domain: Any, scale: str, n_domain_tokens: int, seed: int) -> str:
@@ -56,38 +68,23 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _log(msg: str, progress: bool) -> None:
-    if progress:
-        from tqdm.auto import tqdm
-
-        tqdm.write(msg)
-
-
-def run_one(strategy: Any, domain: Any, ws: Any, *, study: Any, root: Path,
-            force: bool = False) -> dict[str, Any]:
-    """Run (or fetch) one strategy on one domain; returns the stored record."""
-    from planner.experiments.store import add_run, find_run
-
-    scale = ws.scale.name
-    key = run_key(strategy, domain, scale, ws.n_domain_tokens, ws.seed)
-    if not force:
-        done = find_run(study, key)
-        if done is not None:
-            _log(f"[{strategy.name} / {domain.name}] finished run {key} reused "
-                 f"(test ppl {done['test_ppl']:.2f})", ws.progress)
-            return done
+def measure(strategy: Any, domain: Any, ws: Any, *, root: Path, run_key: str,
+            ) -> dict[str, Any]:
+    """Pretrain (or load), specialize and evaluate one strategy on one domain, save the
+    specialized model under ``root/models/<run_key>``; returns the run's record (the store
+    keeps it as the trial's user attributes). Nothing is written to the store here."""
     t0 = time.perf_counter()
     strategy.pretrain(ws)
     model = strategy.specialize(domain, ws)
     result = strategy.evaluate(model, domain, ws)
     wall = time.perf_counter() - t0
-    model_path = root / "models" / key
+    model_path = root / "models" / run_key
     model.save(model_path, tokenizer=ws.tokenizer)
     _share_kept_weights(model_path, model.info, ws)
-    record = {
-        "run_key": key, "strategy": strategy.name, "paper_name": strategy.paper_name,
-        "domain": domain.name, "source": getattr(domain, "source", ""), "scale": scale,
-        "seed": ws.seed, "params": strategy.get_params(),
+    return {
+        "run_key": run_key, "strategy": strategy.name, "paper_name": strategy.paper_name,
+        "domain": domain.name, "source": getattr(domain, "source", ""),
+        "scale": ws.scale.name, "seed": ws.seed, "params": strategy.get_params(),
         "n_domain_tokens": int(ws.n_domain_tokens),
         "pretraining_flops": model.cost.pretraining_flops,
         "specialization_flops": model.cost.specialization_flops,
@@ -106,11 +103,6 @@ def run_one(strategy: Any, domain: Any, ws: Any, *, study: Any, root: Path,
         "datetime": time.strftime("%Y-%m-%dT%H:%M:%S"), "versions": versions(),
         "info": model.info, "data": domain.card(),
     }
-    add_run(study, record)
-    _log(f"[{strategy.name} / {domain.name}] test ppl {result.perplexity:.2f} "
-         f"(before fine-tuning {record['test_ppl_before_finetune'] or float('nan'):.2f}), "
-         f"{wall:.0f} s, stored as {key}", ws.progress)
-    return record
 
 
 def _share_kept_weights(model_path: Path, info: dict[str, Any], ws: Any) -> None:
@@ -155,6 +147,18 @@ def configure_threads(scale: str) -> None:
         torch.set_num_threads(1)
 
 
+def set_threads(threads: int | None) -> None:
+    """`threads` torch threads (None: leave `configure_threads`' choice); an explicit
+    ``SPECPLAN_THREADS`` wins."""
+    import os
+
+    if threads is None or os.environ.get("SPECPLAN_THREADS"):
+        return
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))
+
+
 def quiet_transformers() -> None:
     """No "Loading weights" / "Writing model shards" bars between our own lines."""
     from transformers.utils import logging as hf_logging
@@ -162,39 +166,39 @@ def quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
-def run_plan(plan: RunPlan) -> list[dict[str, Any]]:
-    """Run every strategy on every domain, sharing one workspace (tokenizer, corpora,
-    pretraining artifacts). A failing run is reported and the others go on; finished
-    runs are stored as they finish."""
-    from domains import get_domain
-    from planner.experiments.store import open_study
-    from strategies.machinery.workspace import Workspace
-    from strategies.registry import create_strategy
+def _stderr(line: str) -> None:
+    import sys
 
-    study = open_study(plan.storage)
-    configure_threads(plan.scale)
-    if not plan.progress:
-        quiet_transformers()
-    root = Path(plan.root) if plan.root is not None else Path(".specplan")
-    ws = Workspace(plan.scale, root=root, seed=plan.seed, n_domain_tokens=plan.n_domain_tokens,
-                   progress=plan.progress)
-    domains = [get_domain(d) for d in plan.domains]
-    strategies = [create_strategy(name, **{"scale": plan.scale, "seed": plan.seed,
-                                           **plan.params.get(name, {})})
-                  for name in plan.strategies]
-    single = len(strategies) * len(domains) == 1
-    records: list[dict[str, Any]] = []
-    failures: list[str] = []
-    for strategy in strategies:
-        for domain in domains:
-            try:
-                records.append(run_one(strategy, domain, ws, study=study, root=root,
-                                       force=plan.force))
-            except SpecplanError as err:
-                if single:
-                    raise  # one run: its own error is the whole story
-                failures.append(f"{strategy.name} on {domain.name}: {err}")
-                _log(f"[{strategy.name} / {domain.name}] failed: {err}", True)
-    if failures and not records:
-        raise SpecplanError(f"all {len(failures)} runs failed; first: {failures[0]}")
-    return records
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_plan(plan: RunPlan, echo: Callable[[str], None] | None = None,
+             ) -> list[dict[str, Any]]:
+    """Queue every strategy x domain x seed of `plan` in its store and run them with
+    `plan.workers` local workers (`planner.experiments.worker.run_queued`); returns the
+    stored records in plan order (reused ones included). A failing run is reported and the
+    others go on; a plan of one run raises its error.
+
+    Raises:
+        SpecplanError: bad input (before any work), the only run failed, or every run did.
+    """
+    from planner.experiments.worker import plan_runs, run_queued
+    from strategies.machinery.scales import get_scale
+
+    get_scale(plan.scale)
+    specs = plan_runs(plan.strategies, plan.domains, scale=plan.scale, seeds=plan.seeds,
+                      params=plan.params, n_domain_tokens=plan.n_domain_tokens,
+                      root=plan.root, force=plan.force)
+    if echo is None:
+        echo = _stderr if plan.progress else (lambda line: None)
+    outcome = run_queued(specs, storage=plan.storage, workers=plan.workers,
+                         faults=plan.faults, progress=plan.progress, echo=echo)
+    if outcome.failures:
+        if len(specs) == 1:
+            raise SpecplanError(outcome.failures[0][1])  # one run: its error is the story
+        for label, error in outcome.failures:
+            _stderr(f"{label} failed: {error}")
+        if not outcome.records:
+            raise SpecplanError(f"all {len(outcome.failures)} runs failed; first: "
+                                f"{outcome.failures[0][0]}: {outcome.failures[0][1]}")
+    return outcome.records

@@ -111,6 +111,7 @@ def build_report(*, runs: pd.DataFrame | None = None, storage: str | None = None
         loo: leave-one-out predictions for the measured-vs-predicted check.
     """
     from domains.errors import SpecplanError
+    from planner.experiments.store import display_url
     from planner.performance.perfmodel import PerformanceModel
     from planner.search.recommend import recommend
 
@@ -137,7 +138,8 @@ def build_report(*, runs: pd.DataFrame | None = None, storage: str | None = None
             notes.append(f"{r.strategy} on {r.domain!r}: fine-tuning did not lower the test "
                          "perplexity (early stopping kept the pretrained weights' level)")
     return Report(
-        title=title, generated=time.strftime("%Y-%m-%d %H:%M:%S"), storage=storage,
+        title=title, generated=time.strftime("%Y-%m-%d %H:%M:%S"),
+        storage=display_url(storage) if storage else storage,  # never print a password
         budget=budget, recommendation=rec, runs=table, summary=strategy_summary(table),
         recommendation_frame=recommendation_table(rec) if rec is not None
         else pd.DataFrame(),

@@ -44,20 +44,24 @@ def test_demo_runs_stores_recommends_reports_then_reuses(
 
 def test_demo_in_two_worker_processes(tmp_path: Path, capfd: pytest.CaptureFixture,
                                       tiny_ws) -> None:  # type: ignore[no-untyped-def]
-    """The default path of `make demo`: strategy families in two spawned processes (in the
-    default run, ~25 s: the path every new user takes first)."""
+    """The default path of `make demo`: the runs queued in the store and pulled by two
+    spawned local workers (in the default run, ~25 s: the path every new user takes
+    first)."""
     from planner.experiments.store import load_runs
 
     root = tiny_ws.root  # the session's tiny artifacts: `small`'s pretraining is shared
     assert main(_args(tmp_path, root, "--strategies", "small_nopt,small",
                       "--workers", "2")) == 0
     out = capfd.readouterr().out
-    assert "2 worker processes: small | small_nopt" in out
-    assert "[w2] [1/1] small_nopt on news: test perplexity" in out
-    assert "[w1] [1/1] small on news: test perplexity" in out
+    assert "2 local worker(s)" in out
+    lines = out.splitlines()
+    for run in ("[1/2] small_nopt on news: test perplexity", "[2/2] small on news: test "
+                "perplexity"):
+        assert any(line.startswith("[w") and run in line for line in lines), run
     assert (tmp_path / "report" / "report.html").exists()
     runs = load_runs(f"sqlite:///{tmp_path / 'runs.db'}")
     assert sorted(runs.strategy) == ["small", "small_nopt"]
+    assert set(runs.tries) == {1} and runs.worker.notna().all()
     # everything stored: the rerun starts no worker and trains nothing
     assert main(_args(tmp_path, root, "--strategies", "small_nopt,small", "--workers", "2",
                       "--no-report")) == 0
@@ -65,20 +69,32 @@ def test_demo_in_two_worker_processes(tmp_path: Path, capfd: pytest.CaptureFixtu
     assert "0 runs trained, 2 reused" in out and "[w1]" not in out
 
 
-def test_partition_keeps_strategies_that_share_pretraining_together() -> None:
-    from planner.experiments.demo import partition
+def test_workers_prefer_the_strategy_family_they_ran_last(tmp_path: Path) -> None:
+    """Strategies sharing pretraining artifacts are one family; a worker claims a run of
+    the family it ran last, then one of a family no other worker runs."""
+    from planner.experiments.store import open_study
+    from planner.experiments.worker import RunSpec, Worker, enqueue, family_of
 
-    names = ["small", "small_nopt", "large", "distillation", "mixture", "hypernetwork",
-             "importance_sampling", "distillation_sequences", "third_party"]
-    groups = partition(names, 2)
-    assert len(groups) == 2 and sorted(sum(groups, [])) == sorted(names)
-    shared_small = next(g for g in groups if "small" in g)
-    assert {"large", "distillation", "distillation_sequences", "third_party"} <= set(
-        shared_small)
-    clusters = next(g for g in groups if "mixture" in g)
-    assert {"hypernetwork", "importance_sampling"} <= set(clusters)
-    assert partition(names, 1) == [names]
-    assert partition(["small", "large"], 4) == [["small", "large"]]  # one family, one group
+    assert family_of("large") == family_of("distillation") == "small"
+    assert family_of("hypernetwork") == family_of("importance_sampling") == "mixture"
+    assert family_of("third_party") == "third_party"
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    study = open_study(url)
+    order = ["small", "mixture", "large", "hypernetwork", "small_nopt"]
+    enqueue(study, url, [RunSpec(strategy=n, domain="news", scale="tiny", seed=0,
+                                 run_key=n, root=str(tmp_path)) for n in order])
+    first, second = Worker(url), Worker(url)
+
+    def claim(worker: Worker) -> str:
+        trial = worker._claim(study)
+        name = str(trial.user_attrs["run_key"])
+        worker._last_family = family_of(name)
+        return name
+
+    assert claim(first) == "small"
+    assert claim(second) == "mixture"  # `small`'s family is running: another one
+    assert claim(first) == "large" and claim(second) == "hypernetwork"
+    assert claim(first) == "small_nopt" and first._claim(study) is None
 
 
 def test_a_failing_strategy_keeps_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -105,14 +105,15 @@ def test_the_entry_point_registers_it(toy_cls: type) -> None:
 def test_run_at_tiny_planned_and_reported(toy_cls: type, tiny_ws: Any, news_domain: Any,
                                           tmp_path: Path) -> None:
     from planner.costing.budget import Budget
-    from planner.experiments.runner import run_one
-    from planner.experiments.store import load_runs, open_study
+    from planner.experiments.runner import measure
+    from planner.experiments.store import add_run, load_runs, open_study
     from planner.reports.report import build_report
     from planner.search.recommend import recommend
 
     storage = f"sqlite:///{tmp_path / 'runs.db'}"
-    record = run_one(toy_cls(scale="tiny"), news_domain, tiny_ws, study=open_study(storage),
-                     root=tmp_path)
+    record = measure(toy_cls(scale="tiny"), news_domain, tiny_ws, root=tmp_path,
+                     run_key="toy-news")
+    add_run(open_study(storage), record)
     assert record["strategy"] == TOY and record["test_ppl"] > 1
     assert record["teacher_pretraining_flops"] == 0 and record["external_usd"] == 0
     runs = load_runs(storage)

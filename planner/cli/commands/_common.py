@@ -38,6 +38,7 @@ __all__ = [
     "MAX_COUNT",
     "add_files_options",
     "add_json",
+    "add_seeds",
     "add_storage",
     "count_arg",
     "domain_refs",
@@ -67,6 +68,15 @@ def seed_arg(flag: str = "--seed") -> Callable[[str], Any]:
 def seeds_arg(flag: str = "--seeds") -> Callable[[str], list[int]]:
     """``type=`` for a list of seeds: ``0,1,2`` or ``0 1 2`` -> ``[0, 1, 2]``."""
     return int_list_arg(flag, minimum=0, maximum=INT32_SEED_MAX)
+
+
+def add_seeds(parser: argparse.ArgumentParser, default: tuple[int, ...] = (0,)) -> None:
+    """``--seeds LIST`` (``--seed`` is the same option): one run per seed, read by the one
+    number parser (``0,1,2``; empty, negative or non-integer values are one line, exit 2)."""
+    text = ",".join(str(s) for s in default)
+    parser.add_argument("--seeds", "--seed", dest="seeds", type=seeds_arg("--seeds"),
+                        default=list(default), metavar="LIST",
+                        help=f"comma-separated seeds, one run each (default: {text})")
 
 
 def count_arg(flag: str, *, minimum: int = 1, maximum: int = MAX_COUNT,
@@ -136,8 +146,9 @@ def domain_refs(names: list[str], args: argparse.Namespace) -> list[str]:
 
 def add_storage(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", default=None, metavar="URL",
-                        help="Optuna storage URL of the results store "
-                             "(default: sqlite:///specplan.db; PostgreSQL URLs work too)")
+                        help="Optuna storage URL of the results store (default: "
+                             "sqlite:///specplan.db; postgresql://USER:PASSWORD@HOST/DB and "
+                             "journal:///runs.log work too: docs/sweeps.md)")
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:

@@ -16,13 +16,14 @@ import os
 from planner.cli.commands._common import (
     add_files_options,
     add_json,
+    add_seeds,
     add_storage,
     count_arg,
     domain_refs,
     emit_json,
-    seed_arg,
     split_list,
 )
+from planner.cli.commands.worker import add_fault_options, fault_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,18 +46,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-report", action="store_true", help="skip the report")
     parser.add_argument("--root", default=DEFAULT_ROOT, metavar="DIR",
                         help="artifacts, checkpoints and models (default: .specplan/)")
-    parser.add_argument("--seed", type=seed_arg(), default=0)
+    add_seeds(parser)
     parser.add_argument("--threads", type=count_arg("--threads", minimum=0, maximum=4096),
                         default=1, metavar="N",
                         help="torch threads for training (default 1: fastest for the "
                              "demo's small models on a shared 2-core CPU; 0: every core)")
     parser.add_argument("--workers", type=count_arg("--workers", maximum=4096), default=None,
                         metavar="N",
-                        help="processes running strategy families side by side (default: "
+                        help="local worker processes pulling the queued runs (default: "
                              "2, or 1 on a single core)")
     parser.add_argument("--grid", type=count_arg("--grid", minimum=2, maximum=1000),
                         default=12, metavar="N",
                         help="points per axis of the report's decision map (default 12)")
+    add_fault_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_files_options(parser)
     add_storage(parser)
@@ -90,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = DemoConfig(scale=scale, domains=domains, strategies=strategies,
                      storage=args.storage, root=args.root,
                      out=None if args.no_report else args.out,
-                     formats=formats, seed=args.seed,
+                     formats=formats, seeds=list(dict.fromkeys(args.seeds)),
                      progress=not args.quiet, grid_points=args.grid, workers=workers,
+                     faults=fault_settings(args),
                      threads=None if args.threads == 0 else args.threads)
     result = run_demo(cfg)
     if args.json:

@@ -1,4 +1,8 @@
-"""`specplan run`: train, specialize and evaluate one strategy on one domain; store it."""
+"""`specplan run`: train, specialize and evaluate one strategy on one domain; store it.
+
+The run goes through the same queue as `specplan sweep` (queued in the results store,
+then run by a worker in this process); `--seeds 0,1,2` makes one run per seed.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,12 @@ import argparse
 from planner.cli.commands._common import (
     add_files_options,
     add_json,
+    add_seeds,
     add_storage,
     domain_refs,
     emit_json,
     fmt_number,
     parse_params,
-    seed_arg,
     tokens_arg,
 )
 
@@ -23,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain", required=True,
                         help="biomedical | legal | news | NAME=PATH (your own files)")
     parser.add_argument("--scale", default="tiny", help="tiny | demo | paper (default: tiny)")
-    parser.add_argument("--seed", type=seed_arg(), default=0)
+    add_seeds(parser)
     parser.add_argument("--domain-tokens", type=tokens_arg(), default=None,
                         help="in-domain training tokens to use (default: the scale's)")
     parser.add_argument("--param", action="append", metavar="KEY=VALUE",
@@ -45,20 +49,20 @@ def run(args: argparse.Namespace) -> int:
     name = strategy_registry.canonical(args.strategy)
     get_scale(args.scale)  # validate before any work
     domains = domain_refs([args.domain], args)  # --text-field & co. ride along NAME=PATH
-    plan = RunPlan(strategies=[name], domains=domains, scale=args.scale, seed=args.seed,
-                   params={name: parse_params(args.param)}, n_domain_tokens=args.domain_tokens,
-                   storage=args.storage, root=args.root, force=args.force,
-                   progress=not args.quiet)
+    plan = RunPlan(strategies=[name], domains=domains, scale=args.scale,
+                   seeds=list(dict.fromkeys(args.seeds)), params={name: parse_params(args.param)},
+                   n_domain_tokens=args.domain_tokens, storage=args.storage, root=args.root,
+                   force=args.force, progress=not args.quiet)
     records = run_plan(plan)
     if args.json:
         emit_json(records)
-        return 0
+        return 0 if len(records) == len(plan.seeds) else 1
     for r in records:
         before = fmt_number(r["test_ppl_before_finetune"])
-        print(f"{r['strategy']} on {r['domain']} ({r['scale']}): test perplexity "
-              f"{r['test_ppl']:.2f} (before fine-tuning: {before}); "
+        seed = f", seed {r['seed']}" if r["seed"] else ""
+        print(f"{r['strategy']} on {r['domain']} ({r['scale']}{seed}): test "
+              f"perplexity {r['test_ppl']:.2f} (before fine-tuning: {before}); "
               f"pretraining {fmt_number(r['pretraining_flops'], 'eng')} FLOPs, specialization "
               f"{fmt_number(r['specialization_flops'], 'eng')} FLOPs, "
-              f"{r['inference_params']:,} params; "
-              f"model saved to {r['model_path']}")
-    return 0
+              f"{r['inference_params']:,} params; model saved to {r['model_path']}")
+    return 0 if len(records) == len(plan.seeds) else 1

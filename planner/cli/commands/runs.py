@@ -1,4 +1,5 @@
-"""`specplan runs`: what the results store holds, one line per run; export it.
+"""`specplan runs`: what the results store holds, one line per run (with the worker,
+``host:pid``, that ran it and in how many tries); export it.
 
     specplan runs                                   # every stored run
     specplan runs --scale demo --strategy small     # a filter (names or paper aliases)
@@ -58,7 +59,7 @@ def format_runs(runs: Any) -> str:
     order = runs.sort_values("datetime", na_position="first", kind="stable")
     head = (f"{'when':<19}  {'scale':<6} {'strategy':<23} {'domain':<16} {'seed':>4} "
             f"{'test ppl':>9} {'before ft':>9} {'pretrain FLOPs':>14} {'spec FLOPs':>10} "
-            f"{'params':>8} {'wall s':>7}  run key")
+            f"{'params':>8} {'wall s':>7}  {'run key':<16} {'tries':>5}  worker")
     lines = [head, "-" * len(head)]
 
     def num(value: Any, spec: str) -> str:
@@ -75,8 +76,14 @@ def format_runs(runs: Any) -> str:
             f"{num(r.get('pretraining_flops'), 'eng'):>14} "
             f"{num(r.get('specialization_flops'), 'eng'):>10} "
             f"{num(r.get('inference_params'), ',.0f'):>8} {num(r.get('wall_s'), '.0f'):>7}  "
-            f"{r.get('run_key')}")
+            f"{str(r.get('run_key')):<16} {num(r.get('tries'), '.0f'):>5}  "
+            f"{_text(r.get('worker'))}")
     return "\n".join(lines)
+
+
+def _text(value: Any) -> str:
+    """A stored text cell, or ``-`` where the run has none (runs stored before workers)."""
+    return "-" if value is None or value != value else str(value)  # None or NaN
 
 
 def run(args: argparse.Namespace) -> int:
