@@ -191,7 +191,8 @@ def plan_runs(strategies: Sequence[str], domains: Sequence[str], *, scale: str =
                 continue
             for given, options, domain in loaded:
                 specs.append(RunSpec(
-                    strategy=name, domain=given, domain_options=options, scale=s.name, seed=int(seed),
+                    strategy=name, domain=given, domain_options=options, scale=s.name,
+                    seed=int(seed),
                     run_key=run_key(strategy, domain, s.name, tokens, int(seed)), root=folder,
                     params=dict(params.get(name, {})), n_domain_tokens=n_domain_tokens,
                     force=force))
