@@ -78,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", default=0, type=int, help="optimizer seed")
     parser.add_argument("--json", action="store_true",
                         help="print the written paths and the recommendation as JSON")
+    parser.add_argument("--domain", action="append", default=None, metavar="NAME|NAME=PATH",
+                        help="per-domain advice for these domains (default: the domains in "
+                             "the results store); repeatable (docs/domain-advice.md)")
     add_storage(parser)
     add_budget_arguments(parser)
 
@@ -94,10 +97,17 @@ def run(args: argparse.Namespace) -> int:
     if args.grid < 2:
         raise SpecplanError(f"--grid: must be at least 2, got {args.grid}")
     budget = budget_from_args(args)
-    report = build_report(storage=args.storage, budget=budget, title=args.title,
+    from planner.experiments.store import load_runs
+
+    runs = load_runs(args.storage)
+    report = build_report(runs=runs, storage=args.storage, budget=budget, title=args.title,
                           scales=split_list(args.scales) if args.scales else None,
                           n_points=args.grid, seed=args.seed)
-    paths = write_report(report, args.out, formats=formats)
+    from planner.reports.domain_advice import advice_for_runs, advice_lines, write_advice
+
+    advice, why = advice_for_runs(budget, runs, args.domain, seed=args.seed)
+    report.notes[:0] = advice_lines(advice) if advice is not None else [why]
+    paths = write_report(report, args.out, formats=formats) + write_advice(advice, args.out)
     if args.json:
         rec = report.recommendation
         print(json.dumps({"paths": [str(p) for p in paths], "n_results": len(report.runs),
