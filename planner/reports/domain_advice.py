@@ -45,8 +45,9 @@ def diffuse_warnings(runs: pd.DataFrame | None) -> dict[str, str]:
 
 def advice_for_runs(budget: Budget, runs: pd.DataFrame | None,
                     domains: Sequence[str] | None = None, *, seed: int = 0,
-                    ) -> tuple[DomainAdvice | None, str]:
-    """Advice for `domains` (default: the runs' domains); (None, why) when there is none."""
+                    compute: bool = False) -> tuple[DomainAdvice | None, str]:
+    """Advice for `domains` (default: the runs' domains); (None, why) when there is none.
+    With `compute` False, cluster statistics come from the store or the cache only."""
     from planner.search.per_domain import advise
 
     names = list(domains) if domains else (
@@ -54,7 +55,7 @@ def advice_for_runs(budget: Budget, runs: pd.DataFrame | None,
     if not names:
         return None, "no domains given and none in the results store"
     try:
-        return advise(budget, names, runs=runs, seed=seed), ""
+        return advise(budget, names, runs=runs, seed=seed, compute=compute), ""
     except SpecplanError as err:
         return None, f"no per-domain advice: {err}"
 

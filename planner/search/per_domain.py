@@ -154,18 +154,24 @@ def _stats_cache_path(domain: Any) -> Any:
 
 
 def cluster_statistics(ref: _DomainRef, runs: pd.DataFrame | None = None, *,
-                       progress: bool = False) -> ClusterStats:
+                       compute: bool = True, progress: bool = False) -> ClusterStats:
     """The domain's token count and cluster statistics (stored, cached or computed); a
-    `ClusterStats.unavailable` with the reason when they cannot be had."""
+    `ClusterStats.unavailable` with the reason when they cannot be had.
+
+    Args:
+        compute: embed and cluster when neither the store nor the cache has them (torch,
+            minutes on a CPU the first time); False: stored or cached only, and the token
+            count only when cached (what the demo and the report use).
+    """
     stored = _stored_stats(ref.name, runs)
     if ref.domain is None:
         return stored or ClusterStats.unavailable(
             ref.name, "known only from stored runs, none of which recorded a cluster "
                       f"histogram with k >= {MIN_STORED_K}")
-    n_tokens = _token_count(ref.domain)
+    n_tokens = _token_count(ref.domain) if compute else None
     if stored is not None:
         return replace(stored, n_tokens=n_tokens)
-    return _computed_stats(ref.domain, n_tokens, progress=progress)
+    return _computed_stats(ref.domain, n_tokens, compute=compute, progress=progress)
 
 
 def _token_count(domain: Any) -> int | None:
@@ -177,7 +183,8 @@ def _token_count(domain: Any) -> int | None:
         return None
 
 
-def _computed_stats(domain: Any, n_tokens: int | None, *, progress: bool) -> ClusterStats:
+def _computed_stats(domain: Any, n_tokens: int | None, *, compute: bool, progress: bool,
+                    ) -> ClusterStats:
     from domains.cache import read_json, write_json
 
     try:
@@ -190,6 +197,11 @@ def _computed_stats(domain: Any, n_tokens: int | None, *, progress: bool) -> Clu
         return ClusterStats.from_histogram(domain.name, cached["histogram"],
                                            n_docs=cached.get("n_docs"), n_tokens=n_tokens,
                                            source=cached.get("source", "computed (cached)"))
+    if not compute:
+        return ClusterStats.unavailable(
+            domain.name, "no stored cluster histogram (runs of importance_sampling or "
+                         "mixture record one; `specplan recommend --domain` computes it)",
+            n_tokens=n_tokens)
     if n_docs < MIN_DOCS:
         return ClusterStats.unavailable(
             domain.name, f"{n_docs} training document(s), fewer than the {MIN_DOCS} a "
@@ -294,9 +306,10 @@ class DomainAdvice:
         """The advice as `specplan recommend --domain` prints it."""
         s = self.set_recommendation
         b = self.budget
-        lines = [f"set of {len(self.domains)} domain(s) ({b.n_domains} served), one shared "
-                 f"pretraining: {s.strategy} ({s.paper_name}), predicted macro perplexity "
-                 f"{s.predicted_ppl:.2f} ({s.interval[0]:.2f}-{s.interval[1]:.2f})"]
+        lines = [f"recommendation: {s.strategy} ({s.paper_name}) for the set of "
+                 f"{len(self.domains)} domain(s) ({b.n_domains} served, one shared "
+                 f"pretraining), predicted macro perplexity {s.predicted_ppl:.2f} "
+                 f"({s.interval[0]:.2f}-{s.interval[1]:.2f})"]
         lines += [f"  - {r}" for r in self.reasons]
         for d in self.domains:
             st = d.stats
@@ -328,7 +341,8 @@ def _ppl_of(rec: Recommendation, strategy: str) -> float | None:
 def advise(budget: Budget, domains: Sequence[str], *, runs: pd.DataFrame | None = None,
            storage: str | None = None, stats: Mapping[str, ClusterStats] | None = None,
            seed: int = 0, n_trials: int | None = None, strategies: list[str] | None = None,
-           transfer_sigma: float = TRANSFER_SIGMA, progress: bool = False) -> DomainAdvice:
+           transfer_sigma: float = TRANSFER_SIGMA, compute: bool = True,
+           progress: bool = False) -> DomainAdvice:
     """Recommend per domain and for the set (module docstring).
 
     Args:
@@ -338,6 +352,7 @@ def advise(budget: Budget, domains: Sequence[str], *, runs: pd.DataFrame | None 
         stats: precomputed statistics by domain name (skips resolving those domains).
         seed, n_trials, strategies: as `planner.search.recommend.recommend`.
         transfer_sigma: log-sd of a small-scale gain as a predictor at paper scale.
+        compute: compute missing cluster statistics (`cluster_statistics`).
 
     Raises:
         SpecplanError: an unknown domain (one line); InfeasibleBudgetError: nothing fits.
@@ -363,7 +378,8 @@ def advise(budget: Budget, domains: Sequence[str], *, runs: pd.DataFrame | None 
           "strategies": strategies}
     models: list[DomainAdjustedModel] = []
     for name in names:
-        st = stats.get(name) or cluster_statistics(by_name[name], runs, progress=progress)
+        st = stats.get(name) or cluster_statistics(by_name[name], runs, compute=compute,
+                                                   progress=progress)
         models.append(DomainAdjustedModel(base, domain_prior(st),
                                           gains=measured_gains(runs, name),
                                           transfer_sigma=transfer_sigma))

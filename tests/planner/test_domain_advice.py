@@ -181,10 +181,14 @@ def test_too_few_documents_fall_back_and_say_why(tmp_path: Path,
 
 
 # ------------------------------------------------------------------------------ demo
-def test_demo_recommendation_and_warnings_agree(make_run_record: Any) -> None:
+def test_demo_recommendation_and_warnings_agree(make_run_record: Any,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo prints the report's diffuse warnings beside the advice; a warned domain is
     never advised a mixture or projected network without a stated reason."""
     from planner.reports.domain_advice import advice_for_runs, demo_text, diffuse_warnings
+    from planner.search import per_domain
+
+    monkeypatch.setattr(per_domain, "_token_count", lambda domain: None)  # no tokenizer
 
     peaked = [0.85] + [0.01] * (PAPER_K - 1)
     rows = []

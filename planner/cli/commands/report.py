@@ -105,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
                           n_points=args.grid, seed=args.seed)
     from planner.reports.domain_advice import advice_for_runs, advice_lines, write_advice
 
-    advice, why = advice_for_runs(budget, runs, args.domain, seed=args.seed)
+    advice, why = advice_for_runs(budget, runs, args.domain, seed=args.seed,
+                                  compute=bool(args.domain))
     report.notes[:0] = advice_lines(advice) if advice is not None else [why]
     paths = write_report(report, args.out, formats=formats) + write_advice(advice, args.out)
     if args.json:
