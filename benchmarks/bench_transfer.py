@@ -4,7 +4,8 @@ scale, as predictions of the same gains (and their ordering) at a larger scale.
     specplan sweep --strategies small,mixture,hypernetwork,importance_sampling \\
         --domains biomedical,legal,news --scale tiny --seeds 0,1,2 --storage URL
     specplan sweep ... --scale demo --seeds 0,1 --storage URL
-    .venv/bin/python benchmarks/bench_transfer.py --storage URL [--small tiny --large demo]
+    .venv/bin/python benchmarks/bench_transfer.py --storage URL [--storage URL2 ...] \
+        [--small tiny --large demo] [--out transfer.json]
 
 For every domain and strategy with runs at both scales, the gain is the mean over seeds
 of ln ppl_strategy - ln ppl_small (seeds paired; runs flagged not converged left out;
@@ -105,14 +106,18 @@ def compare(runs: Any, small: str, large: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--storage", required=True, help="Optuna storage URL of the runs")
+    parser.add_argument("--storage", required=True, action="append",
+                        help="Optuna storage URL of the runs (repeatable: runs are pooled)")
     parser.add_argument("--small", default="tiny", help="the scale gains are fitted at")
     parser.add_argument("--large", default="demo", help="the scale they should predict")
     parser.add_argument("--out", default=None, help="JSON file for every number")
     args = parser.parse_args()
+    import pandas as pd
+
     from planner.experiments.store import load_runs
 
-    res = compare(load_runs(args.storage), args.small, args.large)
+    runs = pd.concat([load_runs(url) for url in args.storage], ignore_index=True)
+    res = compare(runs, args.small, args.large)
     s, g = args.small, args.large
     print(f"{'domain':<12}{'strategy':<22}{'gain ' + s:>14}{'gain ' + g:>14}")
     for r in res["pairs"]:

@@ -78,9 +78,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLUSTER_EXPERTS",
+    "Adjustment",
     "DIFFUSE_NORMALIZED_ENTROPY",
+    "EVIDENCE_STRATEGIES",
     "PAPER_K",
     "PRIOR_STRATEGIES",
+    "REFERENCE_GPUH",
     "TRANSFER_SIGMA",
     "ClusterStats",
     "DomainAdjustedModel",

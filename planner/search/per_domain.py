@@ -45,6 +45,7 @@ from planner.performance.domain_prior import (
     CLUSTER_EXPERTS,
     EVIDENCE_STRATEGIES,
     PAPER_K,
+    REFERENCE_GPUH,
     TRANSFER_SIGMA,
     Adjustment,
     ClusterStats,
@@ -325,8 +326,31 @@ class DomainAdvice:
             else:
                 lines.append(f"    {tokens}; no cluster statistics: {st.fallback}")
             lines += [f"    - {r}" for r in d.reasons]
+            lines += [f"    {line}" for line in _edge_lines(d)]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * math.expm1(x):+.1f}%"
+
+
+def _edge_lines(d: DomainAnswer) -> list[str]:
+    """Per strategy, at its reference compute: the paper-average edge over SLM, the
+    domain prior's, the measured gain and how much it counted, the result."""
+    out = []
+    for s, a in d.adjustments.items():
+        per = " per domain" if s == "importance_sampling" else ""
+        text = (f"{s} vs small at {REFERENCE_GPUH[s]:g} GPUh{per}: paper average "
+                f"{_pct(a.paper_edge)}, "
+                f"this domain {_pct(a.multiplier * a.paper_edge)} (x{a.multiplier:.2f})")
+        if a.measured is not None:
+            g = a.measured
+            text += (f"; measured {_pct(g.gain)} at scale {g.scale!r} ({g.n_seeds} seed(s)), "
+                     f"counted {a.evidence_weight:.0%}")
+        total = a.paper_edge + a.prior_shift + a.evidence_shift
+        out.append(text + f" -> {_pct(total)}")
+    return out
 
 
 def _ppl_of(rec: Recommendation, strategy: str) -> float | None:
