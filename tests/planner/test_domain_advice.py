@@ -211,3 +211,30 @@ def test_demo_recommendation_and_warnings_agree(make_run_record: Any,
     text = demo_text(advice, warnings)
     assert f"-> advice for news: {news.strategy}" in text
     assert text.index("warning: domain 'news'") < text.index("-> advice for news")
+
+
+def test_recommend_domain_from_the_store_as_json(tmp_path: Path, make_run_record: Any,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A domain only the store knows: its stored histogram is used, the JSON is pure."""
+    import json
+
+    from planner.cli import main
+    from planner.experiments.store import add_run, open_study
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    study = open_study(url)
+    hist = [0.9] + [0.1 / (PAPER_K - 1)] * (PAPER_K - 1)
+    for seed in (0, 1):
+        add_run(study, make_run_record("small", "acme", 100.0 + seed, seed=seed))
+        add_run(study, make_run_record("importance_sampling", "acme", 90.0 + seed, seed=seed,
+                                       info={"cluster_histogram": hist}))
+    assert main(["recommend", "--pretraining-budget", "400gpuh", "--specialization-budget",
+                 "2gpuh", "--inference-budget", "126M", "--domain-tokens", "8M",
+                 "--domain", "acme", "--storage", url, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    acme = out["domains"][0]
+    assert acme["domain"] == "acme" and "stored run" in acme["stats"]["source"]
+    assert acme["stats"]["top_share"] == pytest.approx(0.9)
+    measured = acme["measured"]["importance_sampling"]
+    assert measured["n_seeds"] == 2 and measured["scale"] == "tiny"
+    assert measured["gain"] == pytest.approx((math.log(0.9) + math.log(91 / 101)) / 2)
