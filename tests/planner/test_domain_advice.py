@@ -238,3 +238,32 @@ def test_recommend_domain_from_the_store_as_json(tmp_path: Path, make_run_record
     measured = acme["measured"]["importance_sampling"]
     assert measured["n_seeds"] == 2 and measured["scale"] == "tiny"
     assert measured["gain"] == pytest.approx((math.log(0.9) + math.log(91 / 101)) / 2)
+
+
+def test_report_domain_advice_and_unknown_domain(tmp_path: Path, make_run_record: Any,
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`specplan report` heads its notes with the advice and writes domain_advice.*; an
+    unknown --domain is one line, exit 2."""
+    import json
+
+    import planner.reports.render as render
+    from planner.cli import main
+    from planner.experiments.store import add_run, open_study
+
+    monkeypatch.setattr(render, "figures", lambda report: [])  # no plots: fast
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    study = open_study(url)
+    for strategy, ppl in (("small", 120.0), ("importance_sampling", 110.0)):
+        add_run(study, make_run_record(strategy, "acme", ppl,
+                                       info={"cluster_histogram": [1 / PAPER_K] * PAPER_K}))
+    out = tmp_path / "rep"
+    assert main(["report", "--storage", url, "--out", str(out), "--format", "html",
+                 "--grid", "2", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["notes"][0].startswith("Per-domain advice: one shared")
+    assert printed["domain_advice"]["domains"][0]["diffuse"] is True
+    assert json.loads((out / "domain_advice.json").read_text())["domains"][0]["domain"] == "acme"
+    assert main(["report", "--storage", url, "--out", str(out), "--domain", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--domain nope" in err[0]

@@ -100,20 +100,29 @@ def run(args: argparse.Namespace) -> int:
     from planner.experiments.store import load_runs
 
     runs = load_runs(args.storage)
+    if args.domain:  # an unknown name fails here, in one line, before any work
+        from planner.search.per_domain import resolve_domains
+
+        resolve_domains(args.domain, runs)
     report = build_report(runs=runs, storage=args.storage, budget=budget, title=args.title,
                           scales=split_list(args.scales) if args.scales else None,
                           n_points=args.grid, seed=args.seed)
     from planner.reports.domain_advice import advice_for_runs, advice_lines, write_advice
 
+    if args.scales:
+        runs = runs[runs["scale"].isin(split_list(args.scales))].reset_index(drop=True)
     advice, why = advice_for_runs(budget, runs, args.domain, seed=args.seed,
                                   compute=bool(args.domain))
-    report.notes[:0] = advice_lines(advice) if advice is not None else [why]
+    report.notes[:0] = (advice_lines(advice) if advice is not None
+                        else [why] if args.domain else [])
     paths = write_report(report, args.out, formats=formats) + write_advice(advice, args.out)
     if args.json:
         rec = report.recommendation
         print(json.dumps({"paths": [str(p) for p in paths], "n_results": len(report.runs),
                           "recommendation": rec.to_dict() if rec is not None else None,
-                          "notes": report.notes}, indent=2))
+                          "notes": report.notes,
+                          "domain_advice": advice.to_dict() if advice is not None else None},
+                         indent=2))
         return 0
     rec = report.recommendation
     if rec is not None:
