@@ -133,9 +133,25 @@ def _stored_stats(name: str, runs: pd.DataFrame | None) -> ClusterStats | None:
         return None
     k, hist, rec = best
     note = "" if k == PAPER_K else f"; thresholds calibrated at k={PAPER_K}"
+    n_docs = _implied_docs(hist)
+    if n_docs is not None and n_docs < k:
+        note += f"; a noisy estimate: {n_docs} documents for {k} clusters"
     return ClusterStats.from_histogram(
-        name, hist, source=f"stored run ({rec.get('strategy')} at scale "
-                           f"{rec.get('scale')!r}, k={k}{note})")
+        name, hist, n_docs=n_docs, source=f"stored run ({rec.get('strategy')} at scale "
+                                          f"{rec.get('scale')!r}, k={k}{note})")
+
+
+def _implied_docs(hist: Sequence[float], limit: int = 10_000) -> int | None:
+    """The fewest documents whose counts give these shares (runs store shares, not counts);
+    None when no n up to `limit` fits."""
+    total = sum(hist)
+    if not total > 0:
+        return None
+    p = [x / total for x in hist]
+    for n in range(1, limit + 1):
+        if all(abs(x * n - round(x * n)) < 1e-6 * n for x in p):
+            return n
+    return None
 
 
 def _stats_cache_path(domain: Any) -> Any:

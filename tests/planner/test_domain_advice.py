@@ -267,3 +267,11 @@ def test_report_domain_advice_and_unknown_domain(tmp_path: Path, make_run_record
     assert main(["report", "--storage", url, "--out", str(out), "--domain", "nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--domain nope" in err[0]
+
+
+def test_stored_histogram_documents_are_inferred() -> None:
+    from planner.search.per_domain import _implied_docs
+
+    assert _implied_docs([0.8, 0.2] + [0.0] * 14) == 5
+    assert _implied_docs([1 / 3, 2 / 3]) == 3
+    assert _implied_docs([0.25] * 4) == 4
