@@ -497,8 +497,8 @@ def _answer(model: DomainAdjustedModel, rec: Recommendation, set_rec: Recommenda
             how = (f"{strategy} needs its own generic pretraining, besides the set's "
                    f"{set_rec.strategy}: within the one shared budget, take the set's model")
         if set_ppl is not None and set_ppl - ppl <= _TIE * ppl:
-            reasons.append(f"differs from the set's {set_rec.strategy}, which is predicted to "
-                           f"tie here ({set_ppl:.2f} vs {ppl:.2f}): if the set keeps it, it "
+            reasons.append(f"differs from the set's {set_rec.strategy}, which is predicted no "
+                           f"worse here ({set_ppl:.2f} vs {ppl:.2f}): if the set keeps it, it "
                            "serves this domain at no predicted loss")
         else:
             gap = f" (+{set_ppl - ppl:.2f} PPL)" if set_ppl is not None else ""
