@@ -275,3 +275,26 @@ def test_stored_histogram_documents_are_inferred() -> None:
     assert _implied_docs([0.8, 0.2] + [0.0] * 14) == 5
     assert _implied_docs([1 / 3, 2 / 3]) == 3
     assert _implied_docs([0.25] * 4) == 4
+
+
+def test_no_embeddable_document_falls_back_and_says_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import strategies.machinery.clustering as clustering
+    from domains import get_domain
+    from domains.errors import SpecplanError
+    from planner.search import per_domain
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for i in range(80):
+        (folder / f"{i}.txt").write_text(f"Scanned page {i}: totals carried over to ledger {i}.")
+
+    def no_embedding(*args: Any, **kwargs: Any) -> Any:
+        raise SpecplanError("no document could be embedded")
+
+    monkeypatch.setattr(clustering, "domain_cluster_table", no_embedding)
+    monkeypatch.setattr(per_domain, "_token_count", lambda domain: None)
+    stats = per_domain.cluster_statistics(
+        per_domain._DomainRef("scans", get_domain(f"scans={folder}")))
+    assert not stats.usable and "could be embedded" in stats.fallback
+    assert domain_prior(stats).multiplier["mixture"] == 1.0  # the paper's average
