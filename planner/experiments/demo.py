@@ -264,10 +264,9 @@ def run_demo(cfg: DemoConfig | None = None, *, echo: Callable[[str], None] = pri
          f"{b.accelerator}. At the paper's 126M / 771M scale this rests on its published "
          f"results; your {cfg.scale}-scale runs are fitted at their own scale (the "
          "report's model check).")
-    echo(report.recommendation_text or "\n".join(report.notes[:1]))
-    for note in report.notes:
-        if "diffuse" in note:
-            echo(f"warning: {note}")
+    from planner.reports.domain_advice import demo_advice
+
+    echo(demo_advice(report, budget, runs, cfg.domains, seed=cfg.seed))  # issue 18
     paths: list[Path] = []
     if cfg.out is not None:
         t2 = time.perf_counter()

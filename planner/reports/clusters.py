@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from planner.performance.domain_prior import DIFFUSE_NORMALIZED_ENTROPY
 from planner.reports.common import mapping_cell
 
 __all__ = ["DIFFUSE_MIN_K", "DIFFUSE_NORMALIZED_ENTROPY", "DIFFUSE_TOP_SHARE",
@@ -20,7 +21,8 @@ __all__ = ["DIFFUSE_MIN_K", "DIFFUSE_NORMALIZED_ENTROPY", "DIFFUSE_TOP_SHARE",
 #: maximum (ln k) *and* ...  At k = 16 the paper's Table 10 gives wikipedia 1.73 / ln 16 =
 #: 0.62 and openwebtext2 0.79 (the two domains where mixtures and PN lose to SLM, §5.3)
 #: against 0.15-0.57 for the other Pile domains, and c4 itself 0.98.
-DIFFUSE_NORMALIZED_ENTROPY = 0.6
+#: (defined once, with the domain prior that uses the same threshold:
+#: `planner.performance.domain_prior.DIFFUSE_NORMALIZED_ENTROPY`)
 #: ... its most frequent cluster holds less than this share of its documents (Table 9 at
 #: k = 16: wikipedia .58, openwebtext2 .35). With few clusters the entropy share alone
 #: flags too much: at k = 4 a domain with 65% of its documents in one cluster still has

@@ -41,6 +41,11 @@ examples (the paper's decision rules, Fig. 1):
                    help="sampled trials after every strategy's defaults (default 12)")
     s.add_argument("--pareto", action="store_true",
                    help="also minimize total cost and print the Pareto frontier")
+    d = parser.add_argument_group("your domains (docs/domain-advice.md)")
+    d.add_argument("--domain", action="append", default=None, metavar="NAME|NAME=PATH",
+                   help="advise per domain and for the set: a built-in name, NAME=PATH for "
+                        "your files, or a domain in --storage; repeatable. Reads each "
+                        "domain's cluster statistics (stored, cached, or computed once)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -66,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         from strategies.registry import strategy_registry
 
         strategies = [strategy_registry.canonical(s) for s in strategies]
+    if args.domain:
+        return _run_domains(args, budget, seed=seed, trials=trials, strategies=strategies)
     rec = recommend(budget, storage=args.storage, seed=seed, n_trials=trials,
                     scale=args.scale, strategies=strategies,
                     objectives="ppl+cost" if args.pareto else "ppl")
@@ -75,4 +82,21 @@ def run(args: argparse.Namespace) -> int:
         emit_json(rec.to_dict())
     else:
         print(rec.format())
+    return 0
+
+
+def _run_domains(args: argparse.Namespace, budget: object, *, seed: int, trials: int,
+                 strategies: list[str] | None) -> int:
+    """`--domain`: per-domain answers (`planner.search.per_domain.advise`)."""
+    from domains.errors import SpecplanError
+    from planner.search.per_domain import advise
+
+    if args.scale != "paper":
+        raise SpecplanError(f"--domain: per-domain advice is made at the paper scale; drop "
+                            f"--scale {args.scale}")
+    if args.pareto:
+        raise SpecplanError("--domain: --pareto is not supported with per-domain advice")
+    advice = advise(budget, args.domain, storage=args.storage, seed=seed,  # type: ignore[arg-type]
+                    n_trials=trials, strategies=strategies, progress=not args.json)
+    print(json.dumps(advice.to_dict(), indent=2) if args.json else advice.format())
     return 0

@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", default=0, type=seed_arg(), help="optimizer seed")
     parser.add_argument("--json", action="store_true",
                         help="print the written paths and the recommendation as JSON")
+    parser.add_argument("--domain", action="append", default=None, metavar="NAME|NAME=PATH",
+                        help="per-domain advice for these domains (default: the domains in "
+                             "the results store); repeatable (docs/domain-advice.md)")
     add_storage(parser)
     add_budget_arguments(parser, defaults=DEFAULT_SCENARIO)
 
@@ -50,15 +53,31 @@ def run(args: argparse.Namespace) -> int:
     if args.grid < 2:
         raise SpecplanError(f"--grid: must be at least 2, got {args.grid}")
     budget = budget_from_args(args, defaults=DEFAULT_SCENARIO)
-    report = build_report(storage=args.storage, budget=budget, title=args.title,
+    from planner.experiments.store import load_runs
+
+    runs = load_runs(args.storage)
+    if args.domain:  # an unknown name fails here, in one line, before any work
+        from planner.search.per_domain import resolve_domains
+
+        resolve_domains(args.domain, runs)
+    report = build_report(runs=runs, storage=args.storage, budget=budget, title=args.title,
                           scales=split_list(args.scales) if args.scales else None,
                           n_points=args.grid, seed=args.seed)
-    paths = write_report(report, args.out, formats=formats)
+    from planner.reports.domain_advice import advice_for_runs, advice_lines, write_advice
+
+    if args.scales:
+        runs = runs[runs["scale"].isin(split_list(args.scales))].reset_index(drop=True)
+    advice, why = advice_for_runs(budget, runs, args.domain, seed=args.seed,
+                                  compute=bool(args.domain))
+    report.notes[:0] = (advice_lines(advice) if advice is not None
+                        else [why] if args.domain else [])
+    paths = write_report(report, args.out, formats=formats) + write_advice(advice, args.out)
     if args.json:
         rec = report.recommendation
         emit_json({"paths": [str(p) for p in paths], "n_results": len(report.runs),
                    "recommendation": rec.to_dict() if rec is not None else None,
-                   "notes": report.notes})
+                   "notes": report.notes,
+                   "domain_advice": advice.to_dict() if advice is not None else None})
         return 0
     rec = report.recommendation
     if rec is not None:

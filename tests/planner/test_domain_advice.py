@@ -1,0 +1,300 @@
+"""Per-domain advice (issue 18): the domain prior, measured evidence, the per-domain and
+set recommendations, and the demo's warnings agreeing with its advice. Synthetic cluster
+statistics and runs frames only: no embedding, no training."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from planner.performance.domain_prior import (
+    CLUSTER_EXPERTS,
+    DIFFUSE_NORMALIZED_ENTROPY,
+    PAPER_K,
+    ClusterStats,
+    DomainAdjustedModel,
+    domain_prior,
+    measured_gains,
+    paper_domain_stats,
+)
+from planner.reports.report import default_budget
+
+FLAT = ClusterStats.from_histogram("web", [1 / PAPER_K] * PAPER_K, source="synthetic")
+ONE = ClusterStats.from_histogram("manuals", [1.0] + [0.0] * (PAPER_K - 1),
+                                  source="synthetic")
+
+
+def _ln_ppl(model: Any, strategy: str, **kw: Any) -> float:
+    key = "specialization_gpuh" if strategy == "importance_sampling" else "pretraining_gpuh"
+    return math.log(model.predict_gpuh(strategy, n_domain_tokens=8e6, **{key: 400.0}).ppl)
+
+
+# ------------------------------------------------------------------------------ the prior
+def test_paper_domains_split_as_app_e(reference_model: Any) -> None:
+    """wikipedia and openwebtext2 (App. E: neither SLM-mix nor SLM-pn beats SLM) get no
+    edge; the seven others carry the nine-domain average: 9/7 of it (closed form)."""
+    for name, stats in paper_domain_stats().items():
+        if name == "c4":
+            continue
+        m = domain_prior(stats).multiplier
+        expected = 0.0 if name in ("wikipedia", "openwebtext2") else 9 / 7
+        assert m["mixture"] == pytest.approx(expected, abs=1e-12), name
+        assert m["hypernetwork"] == m["mixture"]
+    # the nine-domain mean of the multipliers is 1: the average stays the paper's
+    ms = [domain_prior(s).multiplier["mixture"] for n, s in paper_domain_stats().items()
+          if n != "c4"]
+    assert sum(ms) / len(ms) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_ramp_between_gutenberg_and_the_diffuse_threshold() -> None:
+    keep = paper_domain_stats()["gutenberg"].normalized_entropy
+    h = (keep + DIFFUSE_NORMALIZED_ENTROPY) / 2
+    # a 2-cluster-support histogram is awkward to tune; build stats directly at h
+    stats = ClusterStats(domain="mid", k=PAPER_K, entropy=h * math.log(PAPER_K), top_share=0.5)
+    assert domain_prior(stats).multiplier["mixture"] == pytest.approx(9 / 14, rel=1e-9)
+    assert not domain_prior(stats).diffuse
+
+
+def test_threshold_is_the_reports() -> None:
+    """The prior removes the edge exactly where the report starts warning."""
+    from planner.reports import report
+
+    assert DIFFUSE_NORMALIZED_ENTROPY == report.DIFFUSE_NORMALIZED_ENTROPY
+
+
+def test_diffuse_domain_loses_the_cluster_experts_edge(reference_model: Any) -> None:
+    flat = DomainAdjustedModel(reference_model, domain_prior(FLAT))
+    small = _ln_ppl(reference_model, "small")
+    assert _ln_ppl(reference_model, "mixture") < small  # the paper's average: an edge
+    for s in CLUSTER_EXPERTS:
+        assert _ln_ppl(flat, s) == pytest.approx(small, abs=1e-12)  # m = 0: a tie
+    # its band grows: the whole edge, and again outside the paper's domains' range
+    p = flat.predict_gpuh("mixture", pretraining_gpuh=400.0, n_domain_tokens=8e6)
+    q = reference_model.predict_gpuh("mixture", pretraining_gpuh=400.0, n_domain_tokens=8e6)
+    assert p.high / p.low > q.high / q.low
+    assert any("web" in n for n in p.notes)
+
+
+def test_concentrated_domain_keeps_its_edge(reference_model: Any) -> None:
+    one = DomainAdjustedModel(reference_model, domain_prior(ONE))
+    small = _ln_ppl(reference_model, "small")
+    for s in CLUSTER_EXPERTS:
+        paper_edge = _ln_ppl(reference_model, s) - small
+        assert _ln_ppl(one, s) - small == pytest.approx(9 / 7 * paper_edge, rel=1e-9)
+    assert one.adjustment("large", 8e6, ppl=14.0, gpuh=400.0) is None  # no runs, no prior
+
+
+def test_no_statistics_fall_back_to_the_paper_average(reference_model: Any) -> None:
+    stats = ClusterStats.unavailable("tiny_corpus", "3 training document(s)")
+    prior = domain_prior(stats)
+    assert prior.multiplier == {"mixture": 1.0, "hypernetwork": 1.0,
+                                "importance_sampling": 1.0}
+    assert "3 training document(s)" in prior.reasons["mixture"]
+    model = DomainAdjustedModel(reference_model, prior)
+    assert _ln_ppl(model, "mixture") == pytest.approx(_ln_ppl(reference_model, "mixture"))
+
+
+# ------------------------------------------------------------------------------ evidence
+def _runs(make_run_record: Any, gains: dict[str, float], *, converged: bool = True,
+          ) -> pd.DataFrame:
+    """small and mixture on each domain, 3 seeds, mixture = small x exp(gain)."""
+    rows = []
+    for domain, g in gains.items():
+        for seed, noise in enumerate((0.0, 0.01, -0.01)):
+            base = 150.0 * math.exp(noise)
+            rows.append(make_run_record("small", domain, base, seed=seed))
+            rec = make_run_record("mixture", domain, base * math.exp(g + noise / 2),
+                                  seed=seed)
+            rec["converged"] = converged
+            rows.append(rec)
+    return pd.DataFrame(rows)
+
+
+def test_measured_gain_is_paired_over_seeds(make_run_record: Any) -> None:
+    g = measured_gains(_runs(make_run_record, {"a": -0.2}), "a")["mixture"]
+    assert g.n_seeds == 3 and g.scale == "tiny"
+    assert g.gain == pytest.approx(-0.2, abs=1e-12)  # seed noise cancels in the mean
+    assert g.se == pytest.approx(0.01 / 2 / math.sqrt(3), rel=1e-9)  # sd 0.005, n = 3
+    assert measured_gains(_runs(make_run_record, {"a": -0.2}, converged=False), "a") == {}
+
+
+@pytest.mark.parametrize("gain", [-0.3, 0.3])
+def test_stored_runs_shift_only_their_domain(reference_model: Any, make_run_record: Any,
+                                             gain: float) -> None:
+    runs = _runs(make_run_record, {"a": gain})
+    prior = domain_prior(ONE)
+    before = {d: _ln_ppl(DomainAdjustedModel(reference_model, prior), "mixture")
+              for d in ("a", "b")}
+    after = {d: _ln_ppl(DomainAdjustedModel(reference_model, prior,
+                                            gains=measured_gains(runs, d)), "mixture")
+             for d in ("a", "b")}
+    assert math.copysign(1, after["a"] - before["a"]) == math.copysign(1, gain)
+    assert after["b"] == before["b"]  # no runs on b: untouched
+    # shrunk: the shift is a fraction of the distance to the measured gain
+    small = _ln_ppl(reference_model, "small")
+    assert abs(after["a"] - before["a"]) < abs(gain - (before["a"] - small))
+
+
+# ------------------------------------------------------------------------------ advice
+def test_diffuse_domain_is_not_advised_cluster_experts() -> None:
+    from planner.search.per_domain import advise
+
+    advice = advise(default_budget(), ["web", "manuals"], stats={"web": FLAT, "manuals": ONE})
+    web, manuals = advice.domains
+    assert web.prior.diffuse
+    assert web.strategy not in CLUSTER_EXPERTS or any("diffuse" in r for r in web.reasons)
+    assert manuals.strategy in CLUSTER_EXPERTS  # the default scenario's paper answer holds
+    assert any("no edge over SLM" in r for r in web.reasons)
+    assert any("web" in r and "diffuse" in r for r in advice.reasons)
+    assert advice.to_dict()["domains"][0]["diffuse"] is True
+
+
+def test_unknown_domain_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from planner.cli import main
+
+    code = main(["recommend", "--pretraining-budget", "400gpuh", "--specialization-budget",
+                 "2gpuh", "--inference-budget", "126M", "--domain-tokens", "8M",
+                 "--domain", "no_such_domain"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "--domain no_such_domain" in err and "Traceback" not in err
+
+
+def test_too_few_documents_fall_back_and_say_why(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from domains import get_domain
+    from planner.search import per_domain
+
+    folder = tmp_path / "few"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"{i}.txt").write_text(f"Document {i} about invoices and their payment terms.")
+    monkeypatch.setattr(per_domain, "_token_count", lambda domain: 300)
+    ref = per_domain._DomainRef("few", get_domain(f"few={folder}"))
+    stats = per_domain.cluster_statistics(ref)
+    assert not stats.usable and "too few" in stats.fallback
+    assert "few" in domain_prior(stats).reasons["mixture"]
+
+
+# ------------------------------------------------------------------------------ demo
+def test_demo_recommendation_and_warnings_agree(make_run_record: Any,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo prints the report's diffuse warnings beside the advice; a warned domain is
+    never advised a mixture or projected network without a stated reason."""
+    from planner.reports.domain_advice import advice_for_runs, demo_text, diffuse_warnings
+    from planner.search import per_domain
+
+    monkeypatch.setattr(per_domain, "_token_count", lambda domain: None)  # no tokenizer
+
+    peaked = [0.85] + [0.01] * (PAPER_K - 1)
+    rows = []
+    for domain, hist in (("news", [1 / PAPER_K] * PAPER_K), ("legal", peaked)):
+        for strategy, ppl in (("small", 40.0), ("mixture", 38.0), ("hypernetwork", 39.0),
+                              ("importance_sampling", 37.0)):
+            info = ({"cluster_histogram": hist}
+                    if strategy == "importance_sampling" else {})
+            rows.append(make_run_record(strategy, domain, ppl, scale="demo", info=info,
+                                        pretraining_flops=0.0 if strategy ==
+                                        "importance_sampling" else 1e12))
+    runs = pd.DataFrame(rows)
+    warnings = diffuse_warnings(runs)
+    assert set(warnings) == {"news"}
+    advice, why = advice_for_runs(default_budget(), runs, ["news", "legal"])
+    assert advice is not None, why
+    news = next(d for d in advice.domains if d.name == "news")
+    assert news.prior.diffuse
+    assert news.strategy not in CLUSTER_EXPERTS or any("diffuse" in r for r in news.reasons)
+    text = demo_text(advice, warnings)
+    assert f"-> advice for news: {news.strategy}" in text
+    assert text.index("warning: domain 'news'") < text.index("-> advice for news")
+
+
+def test_recommend_domain_from_the_store_as_json(tmp_path: Path, make_run_record: Any,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A domain only the store knows: its stored histogram is used, the JSON is pure."""
+    import json
+
+    from planner.cli import main
+    from planner.experiments.store import add_run, open_study
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    study = open_study(url)
+    hist = [0.9] + [0.1 / (PAPER_K - 1)] * (PAPER_K - 1)
+    for seed in (0, 1):
+        add_run(study, make_run_record("small", "acme", 100.0 + seed, seed=seed))
+        add_run(study, make_run_record("importance_sampling", "acme", 90.0 + seed, seed=seed,
+                                       info={"cluster_histogram": hist}))
+    assert main(["recommend", "--pretraining-budget", "400gpuh", "--specialization-budget",
+                 "2gpuh", "--inference-budget", "126M", "--domain-tokens", "8M",
+                 "--domain", "acme", "--storage", url, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    acme = out["domains"][0]
+    assert acme["domain"] == "acme" and "stored run" in acme["stats"]["source"]
+    assert acme["stats"]["top_share"] == pytest.approx(0.9)
+    measured = acme["measured"]["importance_sampling"]
+    assert measured["n_seeds"] == 2 and measured["scale"] == "tiny"
+    assert measured["gain"] == pytest.approx((math.log(0.9) + math.log(91 / 101)) / 2)
+
+
+def test_report_domain_advice_and_unknown_domain(tmp_path: Path, make_run_record: Any,
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`specplan report` heads its notes with the advice and writes domain_advice.*; an
+    unknown --domain is one line, exit 2."""
+    import json
+
+    import planner.reports.render as render
+    from planner.cli import main
+    from planner.experiments.store import add_run, open_study
+
+    monkeypatch.setattr(render, "figures", lambda report: [])  # no plots: fast
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    study = open_study(url)
+    for strategy, ppl in (("small", 120.0), ("importance_sampling", 110.0)):
+        add_run(study, make_run_record(strategy, "acme", ppl,
+                                       info={"cluster_histogram": [1 / PAPER_K] * PAPER_K}))
+    out = tmp_path / "rep"
+    assert main(["report", "--storage", url, "--out", str(out), "--format", "html",
+                 "--grid", "2", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["notes"][0].startswith("Per-domain advice: one shared")
+    assert printed["domain_advice"]["domains"][0]["diffuse"] is True
+    assert json.loads((out / "domain_advice.json").read_text())["domains"][0]["domain"] == "acme"
+    assert main(["report", "--storage", url, "--out", str(out), "--domain", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--domain nope" in err[0]
+
+
+def test_stored_histogram_documents_are_inferred() -> None:
+    from planner.search.per_domain import _implied_docs
+
+    assert _implied_docs([0.8, 0.2] + [0.0] * 14) == 5
+    assert _implied_docs([1 / 3, 2 / 3]) == 3
+    assert _implied_docs([0.25] * 4) == 4
+
+
+def test_no_embeddable_document_falls_back_and_says_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import strategies.machinery.clustering as clustering
+    from domains import get_domain
+    from domains.errors import SpecplanError
+    from planner.search import per_domain
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for i in range(80):
+        (folder / f"{i}.txt").write_text(f"Scanned page {i}: totals carried over to ledger {i}.")
+
+    def no_embedding(*args: Any, **kwargs: Any) -> Any:
+        raise SpecplanError("no document could be embedded")
+
+    monkeypatch.setattr(clustering, "domain_cluster_table", no_embedding)
+    monkeypatch.setattr(per_domain, "_token_count", lambda domain: None)
+    stats = per_domain.cluster_statistics(
+        per_domain._DomainRef("scans", get_domain(f"scans={folder}")))
+    assert not stats.usable and "could be embedded" in stats.fallback
+    assert domain_prior(stats).multiplier["mixture"] == 1.0  # the paper's average
