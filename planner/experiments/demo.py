@@ -266,7 +266,7 @@ def run_demo(cfg: DemoConfig | None = None, *, echo: Callable[[str], None] = pri
          "report's model check).")
     from planner.reports.domain_advice import demo_advice
 
-    echo(demo_advice(report, budget, runs, cfg.domains, seed=cfg.seed))  # issue 18
+    echo(demo_advice(report, budget, runs, cfg.domains, seed=cfg.seeds[0]))  # issue 18
     paths: list[Path] = []
     if cfg.out is not None:
         t2 = time.perf_counter()

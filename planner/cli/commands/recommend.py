@@ -98,5 +98,10 @@ def _run_domains(args: argparse.Namespace, budget: object, *, seed: int, trials:
         raise SpecplanError("--domain: --pareto is not supported with per-domain advice")
     advice = advise(budget, args.domain, storage=args.storage, seed=seed,  # type: ignore[arg-type]
                     n_trials=trials, strategies=strategies, progress=not args.json)
-    print(json.dumps(advice.to_dict(), indent=2) if args.json else advice.format())
+    if args.json:
+        from planner.cli.commands._common import emit_json
+
+        emit_json(advice.to_dict())
+    else:
+        print(advice.format())
     return 0
