@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import subprocess
 import sys
@@ -157,21 +158,25 @@ def test_import_planner_is_lazy_and_planning_names_need_no_torch() -> None:
     assert out.stdout.strip() == "[] []"
 
 
+@functools.cache
+def _module_bodies() -> tuple[tuple[str, tuple[ast.stmt, ...]], ...]:
+    return tuple((module_name(path), tuple(ast.parse(path.read_text(encoding="utf-8")).body))
+                 for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py")))
+
+
 def _assignments(name: str) -> list[str]:
     """Where `name` is bound at module level (assignment, class or function definition)."""
     found = []
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            for node in ast.parse(path.read_text(encoding="utf-8")).body:
-                targets: list[ast.expr] = []
-                if isinstance(node, ast.Assign):
-                    targets = node.targets
-                elif isinstance(node, ast.AnnAssign):
-                    targets = [node.target]
-                elif isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == name:
-                    found.append(module_name(path))
-                found += [module_name(path) for t in targets
-                          if isinstance(t, ast.Name) and t.id == name]
+    for module, body in _module_bodies():
+        for node in body:
+            targets: list[ast.expr] = []
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, ast.AnnAssign):
+                targets = [node.target]
+            elif isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == name:
+                found.append(module)
+            found += [module for t in targets if isinstance(t, ast.Name) and t.id == name]
     return found
 
 
