@@ -89,6 +89,23 @@ def test_data_flows_one_way() -> None:
     assert not upward, [f"{i.source}:{i.line} imports {i.target}" for i in upward]
 
 
+#: the planner's rooms from the ground up: a room imports only rooms below it
+FLOW = ("planner.reference", "planner.costing", "planner.performance", "planner.search",
+        "planner.reports", "planner.experiments", "planner.cli")
+#: known ties against the flow (docs/architecture.md): `recommend` reads measured runs
+#: from the results store when given a storage URL
+AGAINST_THE_FLOW = {("planner.search", "planner.experiments")}
+
+
+def test_planner_rooms_flow_one_way() -> None:
+    rank = {name: i for i, name in enumerate(FLOW)}
+    upward = sorted({(room(i.source), room(i.target), f"{i.source}:{i.line}") for i in IMPORTS
+                     if room(i.source) in rank and room(i.target) in rank
+                     and rank[room(i.target)] > rank[room(i.source)]
+                     and (room(i.source), room(i.target)) not in AGAINST_THE_FLOW})
+    assert not upward, upward
+
+
 def test_no_library_module_imports_the_cli() -> None:
     bad = [i for i in IMPORTS if i.target.startswith("planner.cli")
            and not i.source.startswith("planner.cli")]

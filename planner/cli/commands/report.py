@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from domains.errors import SpecplanError
+    from planner.experiments.store import load_runs
     from planner.reports.render import FORMATS, write_report
     from planner.reports.report import build_report
 
@@ -50,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if args.grid < 2:
         raise SpecplanError(f"--grid: must be at least 2, got {args.grid}")
     budget = budget_from_args(args, defaults=DEFAULT_SCENARIO)
-    report = build_report(storage=args.storage, budget=budget, title=args.title,
+    report = build_report(runs=load_runs(args.storage),
+                          storage=args.storage, budget=budget, title=args.title,
                           scales=split_list(args.scales) if args.scales else None,
                           n_points=args.grid, seed=args.seed)
     paths = write_report(report, args.out, formats=formats)
