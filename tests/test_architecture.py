@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import subprocess
 import sys
@@ -88,6 +89,23 @@ def test_data_flows_one_way() -> None:
     assert not upward, [f"{i.source}:{i.line} imports {i.target}" for i in upward]
 
 
+#: the planner's rooms from the ground up: a room imports only rooms below it
+FLOW = ("planner.reference", "planner.costing", "planner.performance", "planner.search",
+        "planner.reports", "planner.experiments", "planner.cli")
+#: known ties against the flow (docs/architecture.md): `recommend` reads measured runs
+#: from the results store when given a storage URL
+AGAINST_THE_FLOW = {("planner.search", "planner.experiments")}
+
+
+def test_planner_rooms_flow_one_way() -> None:
+    rank = {name: i for i, name in enumerate(FLOW)}
+    upward = sorted({(room(i.source), room(i.target), f"{i.source}:{i.line}") for i in IMPORTS
+                     if room(i.source) in rank and room(i.target) in rank
+                     and rank[room(i.target)] > rank[room(i.source)]
+                     and (room(i.source), room(i.target)) not in AGAINST_THE_FLOW})
+    assert not upward, upward
+
+
 def test_no_library_module_imports_the_cli() -> None:
     bad = [i for i in IMPORTS if i.target.startswith("planner.cli")
            and not i.source.startswith("planner.cli")]
@@ -157,21 +175,25 @@ def test_import_planner_is_lazy_and_planning_names_need_no_torch() -> None:
     assert out.stdout.strip() == "[] []"
 
 
+@functools.cache
+def _module_bodies() -> tuple[tuple[str, tuple[ast.stmt, ...]], ...]:
+    return tuple((module_name(path), tuple(ast.parse(path.read_text(encoding="utf-8")).body))
+                 for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py")))
+
+
 def _assignments(name: str) -> list[str]:
     """Where `name` is bound at module level (assignment, class or function definition)."""
     found = []
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            for node in ast.parse(path.read_text(encoding="utf-8")).body:
-                targets: list[ast.expr] = []
-                if isinstance(node, ast.Assign):
-                    targets = node.targets
-                elif isinstance(node, ast.AnnAssign):
-                    targets = [node.target]
-                elif isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == name:
-                    found.append(module_name(path))
-                found += [module_name(path) for t in targets
-                          if isinstance(t, ast.Name) and t.id == name]
+    for module, body in _module_bodies():
+        for node in body:
+            targets: list[ast.expr] = []
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, ast.AnnAssign):
+                targets = [node.target]
+            elif isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == name:
+                found.append(module)
+            found += [module for t in targets if isinstance(t, ast.Name) and t.id == name]
     return found
 
 

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
         add_run,
         export_runs,
         find_run,
-        json_cells,
         load_runs,
         open_study,
     )
@@ -28,14 +27,14 @@ if TYPE_CHECKING:
 #: public name -> the module of this package that defines it
 _EXPORTS = {
     "DEFAULT_STORAGE": "store", "RUN_COLUMNS": "store", "StorageError": "store",
-    "add_run": "store", "export_runs": "store", "find_run": "store", "json_cells": "store",
+    "add_run": "store", "export_runs": "store", "find_run": "store",
     "load_runs": "store", "open_study": "store",
     "RunPlan": "runner", "measure": "runner", "run_key": "runner", "run_plan": "runner",
     "DemoConfig": "demo", "DemoResult": "demo", "run_demo": "demo",
 }
 
 __all__ = ["DEFAULT_STORAGE", "DemoConfig", "DemoResult", "RUN_COLUMNS", "RunPlan", "StorageError",
-    "add_run", "export_runs", "find_run", "json_cells", "load_runs", "open_study", "run_demo",
+    "add_run", "export_runs", "find_run", "load_runs", "open_study", "run_demo",
     "measure", "run_key", "run_plan"]
 
 

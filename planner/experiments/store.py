@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from domains.errors import SpecplanError
+from planner.reports.formatting import json_cells, json_default
 
 DEFAULT_STORAGE = "sqlite:///specplan.db"
 STUDY_NAME = "specplan-runs"
@@ -383,7 +384,7 @@ def export_runs(storage: str | None, path: str, runs: Any = None) -> int:
                             f"(use {', '.join(EXPORT_FORMATS)})")
     frame = load_runs(storage) if runs is None else runs
     if suffix == ".json":
-        text = json.dumps(frame.to_dict(orient="records"), indent=1, default=_plain_json)
+        text = json.dumps(frame.to_dict(orient="records"), indent=1, default=json_default)
         _write(path, text.encode("utf-8"))
         return len(frame)
     flat = json_cells(frame)
@@ -399,27 +400,6 @@ def export_runs(storage: str | None, path: str, runs: Any = None) -> int:
     else:
         _write(path, pd.DataFrame(flat).to_csv(index=False).encode("utf-8"))
     return len(frame)
-
-
-def json_cells(frame: Any) -> Any:
-    """A copy of `frame` whose nested cells (dicts, lists, tuples) are JSON text, for flat
-    formats (CSV, Parquet); other cells, missing ones included, are left as they are."""
-    flat = frame.copy()
-    for col in flat.columns:
-        if flat[col].map(_nested).any():
-            flat[col] = flat[col].map(
-                lambda v: json.dumps(v, default=_plain_json) if _nested(v) else v)
-    return flat
-
-
-def _nested(value: Any) -> bool:
-    return isinstance(value, dict | list | tuple)
-
-
-def _plain_json(value: Any) -> Any:
-    """JSON for numpy scalars and anything else a record may hold."""
-    item = getattr(value, "item", None)
-    return item() if callable(item) else repr(value)
 
 
 def _write(path: str, data: bytes) -> None:

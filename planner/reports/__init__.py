@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     )
     from planner.reports.common import paper_name, strategy_order
     from planner.reports.figures import FigureSpec
-    from planner.reports.formatting import fmt_number, format_cell
+    from planner.reports.formatting import fmt_number, format_cell, json_cells
     from planner.reports.html import render_html, write_html
     from planner.reports.model_check import measured_vs_predicted
     from planner.reports.pdf import write_pdf
@@ -61,7 +61,7 @@ _EXPORTS = {
     "cluster_notes": "clusters", "cluster_table": "clusters",
     "paper_name": "common", "strategy_order": "common",
     "FigureSpec": "figures",
-    "fmt_number": "formatting", "format_cell": "formatting",
+    "fmt_number": "formatting", "format_cell": "formatting", "json_cells": "formatting",
     "render_html": "html", "write_html": "html",
     "measured_vs_predicted": "model_check",
     "write_pdf": "pdf",
@@ -82,7 +82,8 @@ __all__ = ["DIFFUSE_MIN_K", "DIFFUSE_NORMALIZED_ENTROPY", "DIFFUSE_TOP_SHARE", "
     "FigureSpec", "Report", "WHAT_IFS", "budget_curves", "build_report", "cluster_histograms",
     "cluster_notes", "cluster_table", "decision_map", "decision_map_domains", "domain_costs",
     "fmt_number", "format_cell",
-    "measured_domain_costs", "measured_vs_predicted", "paper_name", "plot_budget_curves",
+    "json_cells", "measured_domain_costs", "measured_vs_predicted", "paper_name",
+    "plot_budget_curves",
     "plot_cluster_histograms", "plot_cost_over_domains", "plot_decision_map",
     "plot_decision_map_domains",
     "plot_measured_vs_predicted", "plot_runs", "provenance_table", "recommendation_table",

@@ -8,6 +8,7 @@ PDF pages and the CLI's printed tables). No torch, no matplotlib.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from planner.costing.budget import Budget
 
 __all__ = ["TABLE_COLUMNS", "UNIT_LABELS", "budget_items", "fmt_number", "format_cell",
-           "table_headers", "table_rows"]
+           "json_cells", "json_default", "table_headers", "table_rows"]
 
 
 #: how each budget unit is named in headers and axis labels
@@ -148,3 +149,26 @@ def budget_items(budget: Budget) -> list[tuple[str, str]]:
             ("domains", str(b.n_domains)),
             ("total cap", str(b.total) if b.total is not None else "none"),
             ("accelerator", b.accelerator)]
+
+
+def json_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` whose nested cells (dicts, lists, tuples) are JSON text, for flat
+    formats (CSV, Parquet): the report's tables and the results store's export. Other
+    cells, missing ones included, are left as they are."""
+    flat = frame.copy()
+    for col in flat.columns:
+        if flat[col].map(_nested).any():
+            flat[col] = flat[col].map(
+                lambda v: json.dumps(v, default=json_default) if _nested(v) else v)
+    return flat
+
+
+def _nested(value: Any) -> bool:
+    return isinstance(value, dict | list | tuple)
+
+
+def json_default(value: Any) -> Any:
+    """`json.dumps`'s ``default=`` for a stored record: numpy scalars as numbers, anything
+    else as its repr."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else repr(value)

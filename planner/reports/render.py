@@ -52,7 +52,7 @@ def write_report(report: Report, out: str | Path, *,
 def write_tables(report: Report, folder: str | Path) -> list[Path]:
     """Every table of the report as ``<folder>/<name>.csv`` (the numbers behind the
     figures, for a spreadsheet); nested cells (lists, dicts) as JSON. Returns the paths."""
-    from planner.experiments.store import json_cells
+    from planner.reports.formatting import json_cells
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -91,7 +91,7 @@ class Report:
                 if isinstance(getattr(self, f.name), pd.DataFrame)}
 
 
-def build_report(*, runs: pd.DataFrame | None = None, storage: str | None = None,
+def build_report(*, runs: pd.DataFrame, storage: str | None = None,
                  budget: Budget | None = None, scales: Sequence[str] | None = None,
                  domains: Iterable[Any] | None = None, model: PerformanceModel | None = None,
                  title: str = "specplan report", n_points: int = 12, seed: int = 0,
@@ -99,8 +99,9 @@ def build_report(*, runs: pd.DataFrame | None = None, storage: str | None = None
     """Gather every frame of the report.
 
     Args:
-        runs: measured runs (`planner.experiments.store.load_runs`); default: read from `storage`.
-        storage: Optuna storage URL of the results store (when `runs` is not given).
+        runs: measured runs, a frame shaped like `planner.experiments.store.load_runs`'s
+            (the caller reads the store: the report is a function of frames).
+        storage: where the runs came from, shown in the report (None: given directly).
         budget: the scenario to recommend for (default:
             `planner.costing.scenario.default_budget()`).
         scales: keep only runs at these scales (default: all).
@@ -115,10 +116,6 @@ def build_report(*, runs: pd.DataFrame | None = None, storage: str | None = None
     from planner.performance.perfmodel import PerformanceModel
     from planner.search.recommend import recommend
 
-    if runs is None:
-        from planner.experiments.store import load_runs
-
-        runs = load_runs(storage)
     if scales:
         runs = runs[runs["scale"].isin(list(scales))].reset_index(drop=True)
     budget = budget or default_budget()

@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from domains.errors import SpecplanError
+    from planner.experiments.store import load_runs
     from planner.reports.render import FORMATS, write_report
     from planner.reports.report import build_report
 
@@ -53,7 +54,6 @@ def run(args: argparse.Namespace) -> int:
     if args.grid < 2:
         raise SpecplanError(f"--grid: must be at least 2, got {args.grid}")
     budget = budget_from_args(args, defaults=DEFAULT_SCENARIO)
-    from planner.experiments.store import load_runs
 
     runs = load_runs(args.storage)
     if args.domain:  # an unknown name fails here, in one line, before any work
