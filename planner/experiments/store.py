@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from domains.errors import SpecplanError
-from planner.reports.formatting import json_cells, json_default
+from planner.reports.formatting import display_url, json_cells, json_default
 
 DEFAULT_STORAGE = "sqlite:///specplan.db"
 STUDY_NAME = "specplan-runs"
@@ -61,21 +61,6 @@ T = TypeVar("T")
 
 class StorageError(SpecplanError):
     """The results storage cannot be opened or read."""
-
-
-def display_url(url: str) -> str:
-    """`url` with its password hidden (``postgresql://me:***@host/db``), for messages."""
-    if "@" not in url or url.startswith(JOURNAL_PREFIX):
-        return url
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL sqlalchemy can parse: hide what follows the user name
-        head, _, tail = url.rpartition("@")
-        scheme, sep, cred = head.partition("://")
-        user = cred.split(":", 1)[0]
-        return f"{scheme}{sep}{user}:***@{tail}" if ":" in cred else url
 
 
 def journal_path(url: str) -> Path | None:

@@ -20,12 +20,27 @@ if TYPE_CHECKING:
 
     from planner.costing.budget import Budget
 
-__all__ = ["TABLE_COLUMNS", "UNIT_LABELS", "budget_items", "fmt_number", "format_cell",
-           "json_cells", "json_default", "table_headers", "table_rows"]
+__all__ = ["TABLE_COLUMNS", "UNIT_LABELS", "budget_items", "display_url", "fmt_number",
+           "format_cell", "json_cells", "json_default", "table_headers", "table_rows"]
 
 
 #: how each budget unit is named in headers and axis labels
 UNIT_LABELS = {"gpu_hours": "GPU-hours", "usd": "US dollars", "flops": "FLOPs"}
+
+
+def display_url(url: str) -> str:
+    """`url` with its password hidden (``postgresql://me:***@host/db``), for messages."""
+    if "@" not in url or url.startswith("journal://"):
+        return url
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL sqlalchemy can parse: hide what follows the user name
+        head, _, tail = url.rpartition("@")
+        scheme, sep, cred = head.partition("://")
+        user = cred.split(":", 1)[0]
+        return f"{scheme}{sep}{user}:***@{tail}" if ":" in cred else url
 
 
 def fmt_number(value: Any, spec: str = ".2f", missing: str = "n/a") -> str:

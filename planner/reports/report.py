@@ -112,8 +112,8 @@ def build_report(*, runs: pd.DataFrame, storage: str | None = None,
         loo: leave-one-out predictions for the measured-vs-predicted check.
     """
     from domains.errors import SpecplanError
-    from planner.experiments.store import display_url
     from planner.performance.perfmodel import PerformanceModel
+    from planner.reports.formatting import display_url
     from planner.search.recommend import recommend
 
     if scales:
