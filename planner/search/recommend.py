@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from planner.costing.budget import format_amount, format_params
+from planner.costing.numbers import format_number
 from planner.exceptions import InfeasibleBudgetError
 from planner.search.optimizer import DEFAULT_TRIALS, SearchResult, search
 
@@ -160,7 +161,7 @@ class Recommendation:
             f"  predicted perplexity {self.predicted_ppl:.2f} (90% band {lo:.2f}-{hi:.2f}; "
             f"{self.confidence} confidence{'; extrapolating' if self.extrapolating else ''})",
             f"  budgets: pretraining {b.pretraining}, specialization {b.specialization} per "
-            f"domain, inference {b.inference}, {b.n_domain_tokens / 1e6:g}M domain tokens, "
+            f"domain, inference {b.inference}, {format_params(b.n_domain_tokens)} domain tokens, "
             f"{b.n_domains} domain{'s' if b.n_domains > 1 else ''}"
             + (f", total {b.total}" if b.total is not None else "")
             + f" ({self.accelerator} at ${self.price_per_hour:g}/h)",
@@ -198,17 +199,18 @@ _UNIT_WORD = {"flops": "FLOPs", "gpu_hours": "GPU-hours", "usd": "dollars"}
 
 
 def _fmt_bucket(bc: Any) -> str:
-    return (f"{bc.flops:9.3g} FLOPs  {format_amount(bc.gpu_hours, 'gpu_hours'):>13}  "
+    return (f"{format_amount(bc.flops, 'flops'):>14}  "
+            f"{format_amount(bc.gpu_hours, 'gpu_hours'):>13}  "
             f"{format_amount(bc.usd, 'usd'):>9}")
 
 
 def _fmt_value(key: str, value: Any) -> str:
     if isinstance(value, float):
         if "tokens" in key:
-            return f"{value:.3g}"
+            return format_params(value)
         if "gpu_hours" in key:
             return format_amount(value, "gpu_hours")
-        return f"{value:.3g}"
+        return format_number(value)
     if key.endswith("_params") and isinstance(value, int):
         return format_params(value)
     return str(value)
@@ -344,7 +346,7 @@ def _check_inference_cap(ctx: Any) -> None:
     n, fpt = spec.n_params, forward_flops_per_token(spec)
     if not ctx.budget.inference.allows(n_params=n, flops_per_token=fpt):
         what = (f"{format_params(n)} parameters" if ctx.budget.inference.max_params is not None
-                else f"{fpt:.3g} FLOPs/token")
+                else f"{format_number(fpt)} FLOPs/token")
         raise BudgetError(
             f"--inference-budget: {ctx.budget.inference} is below the smallest model "
             f"specplan can plan at the {ctx.scale_name!r} scale (the small model: {what})")

@@ -58,7 +58,7 @@ def test_case3_names_in_other_scripts_draw_without_missing_glyphs() -> None:
 
 def test_case3_pdf_report_renders_a_japanese_domain(
         tmp_path: Path, make_run_record: Any, reference_model: Any) -> None:
-    from planner.reports.render import write_pdf
+    from planner.reports.pdf import write_pdf
     from planner.reports.report import build_report
 
     rows = [make_run_record(s, d, p) for s, p in (("small", 180.0), ("large", 150.0))
