@@ -113,7 +113,7 @@ __all__ = [
 #: k of the generic clustering the statistics are taken against: the paper's mixture
 #: (App. D.2, Table 1) and the smallest k of Table 10.
 PAPER_K = 16
-#: The report's diffuse threshold (normalized entropy; `planner.reports.report`), and the
+#: The report's diffuse threshold (normalized entropy; `planner.reports.clusters`), and the
 #: point where the prior removes the cluster experts' edge (see the module docstring).
 DIFFUSE_NORMALIZED_ENTROPY = 0.6
 #: Log-sd of a small-scale gain (ln ppl_s - ln ppl_small) as a predictor of the same gain at

@@ -61,9 +61,9 @@ def test_ramp_between_gutenberg_and_the_diffuse_threshold() -> None:
 
 def test_threshold_is_the_reports() -> None:
     """The prior removes the edge exactly where the report starts warning."""
-    from planner.reports import report
+    from planner.reports import clusters
 
-    assert DIFFUSE_NORMALIZED_ENTROPY == report.DIFFUSE_NORMALIZED_ENTROPY
+    assert DIFFUSE_NORMALIZED_ENTROPY == clusters.DIFFUSE_NORMALIZED_ENTROPY
 
 
 def test_diffuse_domain_loses_the_cluster_experts_edge(reference_model: Any) -> None:
@@ -247,11 +247,11 @@ def test_report_domain_advice_and_unknown_domain(tmp_path: Path, make_run_record
     unknown --domain is one line, exit 2."""
     import json
 
-    import planner.reports.render as render
+    import planner.reports.figures as figures
     from planner.cli import main
     from planner.experiments.store import add_run, open_study
 
-    monkeypatch.setattr(render, "figures", lambda report: [])  # no plots: fast
+    monkeypatch.setattr(figures, "figures", lambda report: [])  # no plots: fast
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     study = open_study(url)
     for strategy, ppl in (("small", 120.0), ("importance_sampling", 110.0)):
