@@ -108,6 +108,7 @@ __all__ = [
     "measured_gains",
     "paper_domain_stats",
     "sensitive_to",
+    "spends_per_domain",
 ]
 
 #: k of the generic clustering the statistics are taken against: the paper's mixture
@@ -178,8 +179,9 @@ def baseline_strategy() -> str | None:
     return None
 
 
-def _per_domain(strategy: str) -> bool:
-    """The strategy's compute is spent per domain (its edge is read at per-domain GPUh)."""
+def spends_per_domain(strategy: str) -> bool:
+    """The strategy spends its compute per domain, with no shared pretraining (its prior's
+    `compute_axis` is ``specialization``, as SLM-is): its edge is read at per-domain GPUh."""
     from planner.performance.perfdata import compute_axis
 
     try:
@@ -530,7 +532,7 @@ class DomainAdjustedModel:
         """The paper-average edge ln ppl_s - ln ppl_baseline at the reference compute
         (`reference_gpuh`; shown in reports)."""
         gpuh = self.reference_gpuh(strategy)
-        key = "specialization_gpuh" if _per_domain(strategy) else "pretraining_gpuh"
+        key = "specialization_gpuh" if spends_per_domain(strategy) else "pretraining_gpuh"
         y = self.base.predict_gpuh(strategy, n_domain_tokens=n_domain_tokens,
                                    **{key: gpuh}).ppl
         return math.log(y) - self._small(gpuh, n_domain_tokens)
@@ -593,7 +595,7 @@ class DomainAdjustedModel:
                               specialization_flops=specialization_flops, **kwargs)
         if scale != "paper" or strategy not in self.declared:
             return p
-        if _per_domain(strategy):
+        if spends_per_domain(strategy):
             gpuh = specialization_flops / reference_flops(strategy, 1.0, "specialization")
         else:
             gpuh = pretraining_flops / reference_flops(strategy, 1.0)
@@ -607,7 +609,7 @@ class DomainAdjustedModel:
                                    specialization_gpuh=specialization_gpuh, **kwargs)
         if strategy not in self.declared:
             return p
-        gpuh = specialization_gpuh if _per_domain(strategy) else pretraining_gpuh
+        gpuh = specialization_gpuh if spends_per_domain(strategy) else pretraining_gpuh
         return self._apply(p, strategy, n_domain_tokens, gpuh)
 
     def _apply(self, p: Prediction, strategy: str, n_domain_tokens: float, gpuh: float,

@@ -57,6 +57,7 @@ from planner.performance.domain_prior import (
     domain_prior,
     measured_gains,
     sensitive_to,
+    spends_per_domain,
 )
 
 if TYPE_CHECKING:
@@ -74,17 +75,6 @@ MIN_STORED_K = 8
 MIN_DOCS = PAPER_K
 #: Relative perplexity difference treated as a tie when comparing with the set's choice.
 _TIE = 0.005
-
-
-def _per_domain_compute(strategy: str) -> bool:
-    """The strategy spends its compute per domain (no shared pretraining: its prior's
-    `compute_axis` is ``specialization``, as SLM-is)."""
-    from planner.performance.perfdata import compute_axis
-
-    try:
-        return compute_axis(strategy) == "specialization"
-    except KeyError:
-        return False
 
 
 # ------------------------------------------------------------------------------ domains
@@ -375,7 +365,7 @@ def _edge_lines(d: DomainAnswer) -> list[str]:
     edges = domain_edges()
     base = baseline_strategy()
     for s, a in d.adjustments.items():
-        per = " per domain" if _per_domain_compute(s) else ""
+        per = " per domain" if spends_per_domain(s) else ""
         gpuh = edges[s].reference_gpuh if s in edges else DEFAULT_REFERENCE_GPUH
         text = (f"{s} vs {base} at {gpuh:g} GPUh{per}: paper average "
                 f"{_pct(a.paper_edge)}, "
@@ -506,10 +496,10 @@ def _answer(model: DomainAdjustedModel, rec: Recommendation, set_rec: Recommenda
                 "measured runs on this domain carry it")
     set_ppl = _ppl_of(rec, set_rec.strategy)
     if strategy != set_rec.strategy:
-        if _per_domain_compute(strategy):
+        if spends_per_domain(strategy):
             how = ("it needs no shared pretraining: it runs from this domain's "
                    f"{budget.specialization} specialization budget beside the set's model")
-        elif _per_domain_compute(set_rec.strategy):
+        elif spends_per_domain(set_rec.strategy):
             how = "the set spends per-domain budgets instead of a shared pretraining"
         else:
             how = (f"{strategy} needs its own generic pretraining, besides the set's "
