@@ -150,6 +150,25 @@ class StrategyContractTests:
         strategy_cls(scale="paper", **dict(prior.paper_params)).estimate_cost(
             n_domain_tokens=1_000_000)
 
+    def test_domain_edge_and_baseline_are_declared(self, strategy_cls: type[Strategy]) -> None:
+        """The per-domain advice's declarations (issue 18): typed; one baseline at most."""
+        from strategies.base import DOMAIN_SENSITIVITIES, DomainEdge
+        from strategies.registry import get_strategy_class, list_strategies
+
+        prior = strategy_cls.planning_prior()
+        assert isinstance(prior.baseline, bool)
+        edge = prior.domain_edge
+        assert edge is None or isinstance(edge, DomainEdge), edge
+        if edge is not None:
+            assert edge.sensitivity is None or edge.sensitivity in DOMAIN_SENSITIVITIES
+            assert edge.reference_gpuh > 0 and edge.source
+            assert not prior.baseline
+        if prior.baseline:
+            others = [n for n in list_strategies(available_only=True)
+                      if n != strategy_cls.name
+                      and get_strategy_class(n).planning_prior().baseline]
+            assert not others, f"another registered baseline: {others}"
+
     def test_search_space_is_optuna_distributions(self, strategy_cls: type[Strategy]) -> None:
         from optuna.distributions import BaseDistribution
 

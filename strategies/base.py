@@ -105,6 +105,54 @@ PRIOR_KINDS = ("reference", "specialization_curve", "teacher_student", "domain_o
 CONFIDENCE_LEVELS = ("low", "medium", "high")
 _AXIS_OF_KIND = {"reference": "pretraining", "specialization_curve": "specialization",
                  "teacher_student": "student", "domain_only": "none"}
+#: how a domain's cluster statistics scale a strategy's edge over the baseline
+#: (`DomainEdge.sensitivity`; the numbers: `planner.performance.domain_prior`)
+DOMAIN_SENSITIVITIES = ("cluster_experts", "cluster_resampling")
+
+
+@dataclass(frozen=True)
+class DomainEdge:
+    """How the per-domain advice treats a strategy's edge over the baseline (issue 18).
+
+    The edge is ln ppl(strategy) - ln ppl(baseline) at equal compute (the strategy that
+    declares ``PlanningPrior(baseline=True)``: the paper's SLM). The planner reads it at
+    `reference_gpuh`, scales it by the domain's cluster statistics as `sensitivity` says
+    (the numbers and their sources: `planner.performance.domain_prior`), and lets runs
+    measured on the domain shift it. A strategy that declares no `DomainEdge` keeps the
+    paper's average on every domain.
+
+    Args:
+        reference_gpuh: A100 GPU-hours of the strategy's own compute (its prior's
+            `compute_axis`: shared pretraining, or per domain) where the paper-average
+            edge is read and shown, e.g. Table 8's 400-GPUh row.
+        source: where the sensitivity and `reference_gpuh` come from (paper table /
+            figure / "assumption").
+        sensitivity: one of `DOMAIN_SENSITIVITIES`, or None:
+
+            - ``cluster_experts``: experts trained per generic cluster; the paper's
+              edge holds on domains concentrated in few clusters and vanishes on
+              diffuse ones (App. E, Figs. 12-13; Table 10);
+            - ``cluster_resampling``: the generic corpus resampled to the domain's
+              cluster histogram; the edge shrinks as the histogram approaches the
+              generic one (an assumption: no per-domain numbers in the paper's text);
+            - None: no prior adjustment; only runs measured on the domain shift it.
+
+    Raises:
+        ValueError: an unknown sensitivity or a non-positive `reference_gpuh`.
+    """
+
+    reference_gpuh: float
+    source: str
+    sensitivity: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.sensitivity is not None and self.sensitivity not in DOMAIN_SENSITIVITIES:
+            raise ValueError(f"DomainEdge.sensitivity must be one of {DOMAIN_SENSITIVITIES} "
+                             f"or None, got {self.sensitivity!r}")
+        if not (isinstance(self.reference_gpuh, (int, float)) and self.reference_gpuh > 0
+                and math.isfinite(self.reference_gpuh)):
+            raise ValueError(f"DomainEdge.reference_gpuh must be finite and > 0, "
+                             f"got {self.reference_gpuh!r}")
 
 
 @dataclass(frozen=True)
@@ -139,9 +187,15 @@ class PlanningPrior:
             configuration is still searched but marked borrowed.
         finetune_limits_of: whose Table 3 fine-tuning limits give this strategy's
             early-stopped fine-tuning cost (default: its own rows, else its own schedule).
+        baseline: this strategy is the reference baseline that the other strategies'
+            edges (`DomainEdge`) and measured gains are measured against (the paper's
+            SLM, Table 8); one registered strategy declares it.
+        domain_edge: how the per-domain advice adjusts this strategy's edge over the
+            baseline (`DomainEdge`); None: the paper's average on every domain.
 
     Raises:
-        ValueError: an unknown kind or confidence, or a kind that needs `like` without it.
+        ValueError: an unknown kind or confidence, a kind that needs `like` without it,
+            or a baseline that declares an edge over itself.
     """
 
     kind: str
@@ -154,6 +208,8 @@ class PlanningPrior:
     paper_params: Mapping[str, Any] = field(default_factory=dict)
     modelled: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     finetune_limits_of: str | None = None
+    baseline: bool = False
+    domain_edge: DomainEdge | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in PRIOR_KINDS:
@@ -167,6 +223,13 @@ class PlanningPrior:
         if not math.isfinite(self.log_ppl_offset):
             raise ValueError(f"PlanningPrior.log_ppl_offset must be finite, "
                              f"got {self.log_ppl_offset!r}")
+        if not isinstance(self.baseline, bool):
+            raise ValueError(f"PlanningPrior.baseline must be a bool, got {self.baseline!r}")
+        if self.domain_edge is not None and not isinstance(self.domain_edge, DomainEdge):
+            raise ValueError(f"PlanningPrior.domain_edge must be a DomainEdge or None, "
+                             f"got {self.domain_edge!r}")
+        if self.baseline and self.domain_edge is not None:
+            raise ValueError("the baseline declares no DomainEdge (an edge over itself)")
 
     @property
     def compute_axis(self) -> str:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from strategies.base import (
     Cost,
+    DomainEdge,
     PlanningPrior,
     SpecializedModel,
     Strategy,
@@ -135,7 +136,13 @@ class HypernetworkStrategy(ClusteredMixin, Strategy):
         return PlanningPrior(kind="reference", like="small", confidence="high",
                              source="Table 8 (SLM-pn rows, 32 experts: Table 1, Fig. 7)",
                              paper_params={"n_clusters": 32},
-                             modelled={"n_clusters": (32,)})
+                             modelled={"n_clusters": (32,)},
+                             domain_edge=DomainEdge(
+                                 sensitivity="cluster_experts", reference_gpuh=400.0,
+                                 source="App. E (Figs. 12-13) with Table 10: SLM-pn keeps its "
+                                        "Table 8 edge over SLM on the seven concentrated Pile "
+                                        "domains, none on wikipedia and openwebtext2 (the most "
+                                        "diffuse); read at Table 8's 400-GPUh row"))
     _specialization_params = frozenset({"conditioning", "finetune_lr"})
     _parameter_constraints = {
         "seed": [Interval(int, 0, None)],

@@ -34,6 +34,7 @@ import numpy as np
 from domains.errors import SpecplanError
 from strategies.base import (
     Cost,
+    DomainEdge,
     PlanningPrior,
     SpecializedModel,
     Strategy,
@@ -232,7 +233,15 @@ class ImportanceSamplingStrategy(ClusteredMixin, Strategy):
                                     "slope with a data-limited power-law shape (borrowed)",
                              paper_params={"n_clusters": 1024},
                              modelled={"n_clusters": (1024,)},
-                             finetune_limits_of="small")
+                             finetune_limits_of="small",
+                             domain_edge=DomainEdge(
+                                 sensitivity="cluster_resampling", reference_gpuh=130.0,
+                                 source="assumption: resampling the generic corpus to the "
+                                        "domain's histogram (§2.4) changes nothing on a "
+                                        "generic-like one; no per-domain SLM-is numbers in the "
+                                        "paper's text; read at 130 GPUh per domain (Table 3, "
+                                        "Fig. 4: SLM-is against an SLM pretrained with the "
+                                        "same compute)"))
     _clusters_default = "n_clusters_is"
     _specialization_params = frozenset({"finetune_lr"})
     _parameter_constraints = {

@@ -7,7 +7,7 @@ again when the configuration is the same (and the other way round)."""
 
 from __future__ import annotations
 
-from strategies.base import PlanningPrior
+from strategies.base import DomainEdge, PlanningPrior
 from strategies.machinery.pretrain_finetune import PretrainFinetuneStrategy
 
 
@@ -35,6 +35,10 @@ class LargeStrategy(PretrainFinetuneStrategy):
     def planning_prior(cls) -> PlanningPrior:
         """How the planner models LLM at the paper's scale."""
         return PlanningPrior(kind="reference", confidence="high",
-                             source="Table 8 (LLM rows, 100-600 GPUh; early-stopped fine-tunes)")
+                             source="Table 8 (LLM rows, 100-600 GPUh; early-stopped fine-tunes)",
+                             domain_edge=DomainEdge(
+                                 reference_gpuh=400.0,
+                                 source="Table 8's 400-GPUh row; the paper gives no per-domain "
+                                        "evidence: only runs measured on the domain shift it"))
     _use_large = True
     _keeps_finetune = True

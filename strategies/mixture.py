@@ -36,6 +36,7 @@ import numpy as np
 from domains.errors import SpecplanError
 from strategies.base import (
     Cost,
+    DomainEdge,
     PlanningPrior,
     SpecializedModel,
     Strategy,
@@ -182,7 +183,13 @@ class MixtureStrategy(ClusteredMixin, Strategy):
                              source="Table 8 (SLM-mix rows, 16 experts); Table 5 (64 experts, "
                                     "expert selection, 1M tokens)",
                              paper_params={"n_experts": 16},
-                             modelled={"n_experts": (16, 64), "selection": SELECTIONS})
+                             modelled={"n_experts": (16, 64), "selection": SELECTIONS},
+                             domain_edge=DomainEdge(
+                                 sensitivity="cluster_experts", reference_gpuh=400.0,
+                                 source="App. E (Figs. 12-13) with Table 10: SLM-mix keeps its "
+                                        "Table 8 edge over SLM on the seven concentrated Pile "
+                                        "domains, none on wikipedia and openwebtext2 (the most "
+                                        "diffuse); read at Table 8's 400-GPUh row"))
     _clusters_param = "n_experts"
     _specialization_params = frozenset({"selection", "n_jobs", "finetune_lr"})
     _parameter_constraints = {

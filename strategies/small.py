@@ -40,5 +40,5 @@ class SmallStrategy(PretrainFinetuneStrategy):
     @classmethod
     def planning_prior(cls) -> PlanningPrior:
         """How the planner models SLM at the paper's scale."""
-        return PlanningPrior(kind="reference", confidence="high",
+        return PlanningPrior(kind="reference", confidence="high", baseline=True,
                              source="Table 8 (SLM rows, 100-400 GPUh; early-stopped fine-tunes)")

@@ -19,10 +19,19 @@ paper's domains give (Table 10 / ln 16):
 The top-cluster share (Table 9) does not separate the two groups (pubmed .54, europarl
 .53 and gutenberg .54 kept the edge; wikipedia, .58, lost it), so the adjustment uses h.
 
-**The adjustment** (log-perplexity; ``e`` = the paper-average edge of a strategy over SLM
-at its reference point, negative = better than SLM):
+**Who is adjusted.** The planner names no strategy (issue 16): each declares its part in
+its `strategies.base.PlanningPrior`. The baseline the edges are measured against is the
+registered strategy that declares ``baseline=True`` (the paper's SLM); a strategy's
+``domain_edge`` (`strategies.base.DomainEdge`) says where its edge is read
+(``reference_gpuh``: Table 8's 400-GPUh row for SLM-mix, SLM-pn and LLM; 130 GPUh per
+domain for SLM-is, Table 3 / Fig. 4, against an SLM pretrained with the same compute), how
+the domain's statistics scale it (``sensitivity``) and on what evidence (``source``).
 
-- ``mixture``, ``hypernetwork``: the domain's edge is ``m(h) x e`` with
+**The adjustment** (log-perplexity; ``e`` = the paper-average edge of a strategy over the
+baseline at its reference point, negative = better than the baseline):
+
+- strategies that declare ``sensitivity="cluster_experts"`` (SLM-mix, SLM-pn): the
+  domain's edge is ``m(h) x e`` with
   ``m = 9/7`` for ``h <= H_KEEP`` (the seven domains that keep the edge carry the whole
   nine-domain average: assumed equal, as "mostly consistent" says), ``m = 0`` for
   ``h >= H_LOSE`` ("neither beats SLM" read as a tie; the band reaches the other side),
@@ -30,12 +39,15 @@ at its reference point, negative = better than SLM):
   edge, Table 10); ``H_LOSE`` = 0.6, the report's diffuse-warning threshold, which lies
   inside the bracket the paper allows (.566 - .624, wikipedia): so a domain the report
   warns about is predicted with no edge, by construction.
-- ``importance_sampling``: resampling the generic corpus to the domain's histogram
+- ``sensitivity="cluster_resampling"`` (SLM-is): resampling the generic corpus to the
+  domain's histogram
   (§2.4) changes nothing when the histogram is the generic one (h = 1 at k = 16 for a
   generic-like domain): ``m = (1 - h) / (1 - h_avg)``, clipped to [0, 9/7], with
   ``h_avg`` the nine domains' mean (0.45). **An assumption** (the paper reports no
   per-domain SLM-is numbers in its text), stated as such, with a wide band.
-- Every other strategy: no domain adjustment (the paper gives no per-domain evidence).
+- ``sensitivity=None`` (LLM): no domain adjustment (the paper gives no per-domain
+  evidence), but measured runs on the domain shift it (below).
+- A strategy that declares no ``domain_edge``: untouched.
 
 **Bands.** The adjustment adds a log-sd ``sigma_domain`` to the prediction's band, as
 wide as the evidence is weak: ``|e| / 2`` where the paper's domains agree with the
@@ -46,8 +58,9 @@ paper's domains (h < .14 or h > .79). The importance-sampling assumption always 
 keeps the paper's average (m = 1) with ``|e| x 9/7`` and says why.
 
 **Measured evidence.** When the store holds runs on the domain at a small scale (several
-seeds, converged), the measured gain ``g`` of a strategy over ``small`` (mean over seeds
-of ln ppl_s - ln ppl_small, standard error ``se``) shifts the domain's edge by
+seeds, converged), the measured gain ``g`` of a strategy that declares a ``domain_edge``
+over the baseline (mean over seeds of ln ppl_s - ln ppl_baseline, standard error ``se``)
+shifts the domain's edge by
 
     w (g - m e),   w = sigma_domain^2 / (sigma_domain^2 + se^2 + TRANSFER_SIGMA^2)
 
@@ -75,36 +88,35 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from planner.performance.perfmodel import Prediction
+    from strategies.base import DomainEdge
 
 __all__ = [
-    "CLUSTER_EXPERTS",
     "Adjustment",
+    "DEFAULT_REFERENCE_GPUH",
     "DIFFUSE_NORMALIZED_ENTROPY",
-    "EVIDENCE_STRATEGIES",
     "PAPER_K",
-    "PRIOR_STRATEGIES",
-    "REFERENCE_GPUH",
     "TRANSFER_SIGMA",
     "ClusterStats",
     "DomainAdjustedModel",
     "DomainPrior",
     "MeasuredGain",
     "SetAdjustedModel",
+    "baseline_strategy",
+    "cluster_experts",
+    "domain_edges",
     "domain_prior",
     "measured_gains",
     "paper_domain_stats",
+    "sensitive_to",
+    "spends_per_domain",
 ]
 
 #: k of the generic clustering the statistics are taken against: the paper's mixture
 #: (App. D.2, Table 1) and the smallest k of Table 10.
 PAPER_K = 16
-#: The report's diffuse threshold (normalized entropy; `planner.reports.report`), and the
+#: The report's diffuse threshold (normalized entropy; `planner.reports.clusters`), and the
 #: point where the prior removes the cluster experts' edge (see the module docstring).
 DIFFUSE_NORMALIZED_ENTROPY = 0.6
-CLUSTER_EXPERTS = ("mixture", "hypernetwork")
-PRIOR_STRATEGIES = (*CLUSTER_EXPERTS, "importance_sampling")
-#: Strategies whose measured gain over `small` on a domain shifts its prediction.
-EVIDENCE_STRATEGIES = (*PRIOR_STRATEGIES, "large")
 #: Log-sd of a small-scale gain (ln ppl_s - ln ppl_small) as a predictor of the same gain at
 #: a larger scale: the RMS transfer error measured by `benchmarks/bench_transfer.py`, `tiny`
 #: (3 seeds) -> `demo` (2 seeds), biomedical / legal / news x mixture / hypernetwork /
@@ -115,11 +127,81 @@ EVIDENCE_STRATEGIES = (*PRIOR_STRATEGIES, "large")
 TRANSFER_SIGMA = 0.061
 #: Seed-to-seed log-sd assumed for a gain measured on one seed only (no spread to read).
 SINGLE_SEED_SIGMA = 0.05
-#: Compute where the paper-average edge is read (Table 8's 400-GPUh row; Table 3 / Fig. 4:
-#: SLM-is at 130 GPUh per domain, compared with an SLM pretrained with the same compute).
-REFERENCE_GPUH = {"mixture": 400.0, "hypernetwork": 400.0, "large": 400.0,
-                  "importance_sampling": 130.0}
+#: Compute where the paper-average edge is read for a strategy that declares no
+#: `DomainEdge.reference_gpuh` (Table 8's 400-GPUh row).
+DEFAULT_REFERENCE_GPUH = 400.0
 _Z90 = 1.645  # the performance model's bands are ~90%: ppl x exp(+-1.645 sigma)
+
+
+# ---------------------------------------------------------------------------- declarations
+def domain_edges() -> dict[str, DomainEdge]:
+    """Registered strategy -> the `DomainEdge` its planning prior declares (only those
+    that declare one): those with a sensitivity first, then those that only measured
+    runs shift, each in registry order. A strategy whose class cannot be loaded is left
+    out."""
+    from planner.performance.perfdata import planning_prior
+    from strategies.registry import list_strategies
+
+    out: dict[str, DomainEdge] = {}
+    for name in list_strategies():
+        try:
+            edge = planning_prior(name).domain_edge
+        except KeyError:
+            continue
+        if edge is not None:
+            out[name] = edge
+    return dict(sorted(out.items(), key=lambda item: item[1].sensitivity is None))
+
+
+def sensitive_to(sensitivity: str) -> tuple[str, ...]:
+    """Registered strategies whose `DomainEdge.sensitivity` is `sensitivity`."""
+    return tuple(s for s, e in domain_edges().items() if e.sensitivity == sensitivity)
+
+
+def cluster_experts() -> tuple[str, ...]:
+    """The strategies that declare ``sensitivity="cluster_experts"`` (SLM-mix, SLM-pn):
+    no edge over the baseline on a diffuse domain."""
+    return sensitive_to("cluster_experts")
+
+
+def baseline_strategy() -> str | None:
+    """The registered strategy that declares ``PlanningPrior(baseline=True)`` (the paper's
+    SLM): the first in registry order (the conformance suite allows one); None if none."""
+    from planner.performance.perfdata import planning_prior
+    from strategies.registry import list_strategies
+
+    for name in list_strategies():
+        try:
+            if planning_prior(name).baseline:
+                return name
+        except KeyError:
+            continue
+    return None
+
+
+def spends_per_domain(strategy: str) -> bool:
+    """The strategy spends its compute per domain, with no shared pretraining (its prior's
+    `compute_axis` is ``specialization``, as SLM-is): its edge is read at per-domain GPUh."""
+    from planner.performance.perfdata import compute_axis
+
+    try:
+        return compute_axis(strategy) == "specialization"
+    except KeyError:
+        return False
+
+
+def __getattr__(name: str) -> Any:
+    """The former module constants, read from the registry's declarations (compatibility:
+    `CLUSTER_EXPERTS`, `PRIOR_STRATEGIES`, `EVIDENCE_STRATEGIES`, `REFERENCE_GPUH`)."""
+    if name == "CLUSTER_EXPERTS":
+        return cluster_experts()
+    if name == "PRIOR_STRATEGIES":
+        return tuple(s for s, e in domain_edges().items() if e.sensitivity is not None)
+    if name == "EVIDENCE_STRATEGIES":
+        return tuple(domain_edges())
+    if name == "REFERENCE_GPUH":
+        return {s: e.reference_gpuh for s, e in domain_edges().items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -244,16 +326,19 @@ class DomainPrior:
 
 
 def domain_prior(stats: ClusterStats) -> DomainPrior:
-    """The domain's adjustment of mixture, hypernetwork and importance sampling (see the
-    module docstring for every number and its source)."""
+    """The domain's adjustment of every strategy that declares a domain sensitivity
+    (`strategies.base.DomainEdge`; see the module docstring for every number and its
+    source)."""
     a = _anchors()
     full = a["full"]
+    sensitivity = {s: e.sensitivity for s, e in domain_edges().items()
+                   if e.sensitivity is not None}
     if not stats.usable:
         why = (f"no cluster statistics for {stats.domain!r} ({stats.fallback}): the paper's "
                "nine-domain average, with a band as wide as the whole edge")
-        return DomainPrior(stats=stats, multiplier={s: 1.0 for s in PRIOR_STRATEGIES},
-                           sigma_factor={s: full for s in PRIOR_STRATEGIES}, diffuse=False,
-                           reasons={s: why for s in PRIOR_STRATEGIES})
+        return DomainPrior(stats=stats, multiplier={s: 1.0 for s in sensitivity},
+                           sigma_factor={s: full for s in sensitivity}, diffuse=False,
+                           reasons={s: why for s in sensitivity})
     h = stats.normalized_entropy
     keep, lose = a["keep"], DIFFUSE_NORMALIZED_ENTROPY
     if h <= keep:
@@ -283,23 +368,24 @@ def domain_prior(stats: ClusterStats) -> DomainPrior:
               f"{a['mean']:.2f}, the paper domains' mean): an assumption (resampling to a "
               "generic-like histogram changes nothing; no per-domain SLM-is numbers in the "
               "paper's text), wide band")
+    by_kind = {"cluster_experts": (m_exp, sig_exp, why_exp),
+               "cluster_resampling": (m_is, full + (full if outside else 0.0), why_is)}
     return DomainPrior(
         stats=stats,
-        multiplier={"mixture": m_exp, "hypernetwork": m_exp, "importance_sampling": m_is},
-        sigma_factor={"mixture": sig_exp, "hypernetwork": sig_exp,
-                      "importance_sampling": full + (full if outside else 0.0)},
+        multiplier={s: by_kind[k][0] for s, k in sensitivity.items()},
+        sigma_factor={s: by_kind[k][1] for s, k in sensitivity.items()},
         diffuse=h >= lose,
-        reasons={"mixture": why_exp, "hypernetwork": why_exp, "importance_sampling": why_is})
+        reasons={s: by_kind[k][2] for s, k in sensitivity.items()})
 
 
 # ---------------------------------------------------------------------------- evidence
 @dataclass(frozen=True, kw_only=True)
 class MeasuredGain:
-    """A strategy's measured gain over `small` on one domain at one scale.
+    """A strategy's measured gain over the baseline (`small`) on one domain at one scale.
 
     Args:
         strategy, domain, scale: what was measured.
-        gain: mean over seeds of ln ppl_strategy - ln ppl_small (negative: better).
+        gain: mean over seeds of ln ppl_strategy - ln ppl_baseline (negative: better).
         se: its standard error (log units).
         n_seeds: seeds with both runs.
         n_excluded: runs left out as not converged.
@@ -335,9 +421,13 @@ _SCALE_ORDER = ("tiny", "demo", "study", "paper")
 
 def measured_gains(runs: pd.DataFrame | Iterable[Mapping[str, Any]] | None, domain: str,
                    ) -> dict[str, MeasuredGain]:
-    """Each strategy's measured gain over `small` on `domain`, at the largest non-paper
-    scale that has both (seeds paired; runs flagged not converged left out)."""
+    """Each strategy's measured gain over the baseline (`baseline_strategy`) on `domain`,
+    at the largest non-paper scale that has both (seeds paired; runs flagged not converged
+    left out). Empty without runs or without a declared baseline."""
     if runs is None:
+        return {}
+    baseline = baseline_strategy()
+    if baseline is None:
         return {}
     records = (runs.to_dict("records") if hasattr(runs, "to_dict") else list(runs))
     by: dict[tuple[str, str], dict[int, float]] = {}
@@ -354,13 +444,13 @@ def measured_gains(runs: pd.DataFrame | Iterable[Mapping[str, Any]] | None, doma
             continue
         seed = int(r.get("seed") or 0)
         by.setdefault(key, {})[seed] = math.log(float(ppl))
-    scales = sorted({s for s, name in by if name == "small"},
+    scales = sorted({s for s, name in by if name == baseline},
                     key=lambda s: (_SCALE_ORDER.index(s) if s in _SCALE_ORDER else -1, s))
     out: dict[str, MeasuredGain] = {}
     for scale in reversed(scales):
-        base = by[(scale, "small")]
+        base = by[(scale, baseline)]
         for (sc, name), per_seed in by.items():
-            if sc != scale or name == "small" or name in out:
+            if sc != scale or name == baseline or name in out:
                 continue
             diffs = [v - base[s] for s, v in per_seed.items() if s in base]
             if not diffs:
@@ -422,6 +512,8 @@ class DomainAdjustedModel:
         self.prior = prior
         self.gains = dict(gains or {})
         self.transfer_sigma = transfer_sigma
+        self.baseline = baseline_strategy()
+        self.declared = domain_edges()  # the strategies the domain may shift
         self._edges: dict[tuple[float, float], float] = {}
 
     def __getattr__(self, name: str) -> Any:
@@ -431,22 +523,28 @@ class DomainAdjustedModel:
     def domain(self) -> str:
         return self.prior.stats.domain
 
+    def reference_gpuh(self, strategy: str) -> float:
+        """Where `strategy`'s paper-average edge is read (`DomainEdge.reference_gpuh`)."""
+        edge = self.declared.get(strategy)
+        return edge.reference_gpuh if edge is not None else DEFAULT_REFERENCE_GPUH
+
     def paper_edge(self, strategy: str, n_domain_tokens: float) -> float:
-        """The paper-average edge ln ppl_s - ln ppl_small at the reference compute
-        (`REFERENCE_GPUH`; shown in reports)."""
-        gpuh = REFERENCE_GPUH.get(strategy, 400.0)
-        key = "specialization_gpuh" if strategy == "importance_sampling" else \
-            "pretraining_gpuh"
+        """The paper-average edge ln ppl_s - ln ppl_baseline at the reference compute
+        (`reference_gpuh`; shown in reports)."""
+        gpuh = self.reference_gpuh(strategy)
+        key = "specialization_gpuh" if spends_per_domain(strategy) else "pretraining_gpuh"
         y = self.base.predict_gpuh(strategy, n_domain_tokens=n_domain_tokens,
                                    **{key: gpuh}).ppl
         return math.log(y) - self._small(gpuh, n_domain_tokens)
 
     def _small(self, gpuh: float, n_domain_tokens: float) -> float:
-        """ln ppl of SLM pretrained with `gpuh` A100 GPU-hours (memoized)."""
+        """ln ppl of the baseline (SLM) pretrained with `gpuh` A100 GPU-hours (memoized)."""
+        if self.baseline is None:
+            raise ValueError("no registered strategy declares PlanningPrior(baseline=True)")
         key = (round(gpuh, 9), float(n_domain_tokens))
         if key not in self._edges:
             self._edges[key] = math.log(self.base.predict_gpuh(
-                "small", pretraining_gpuh=gpuh, n_domain_tokens=n_domain_tokens).ppl)
+                self.baseline, pretraining_gpuh=gpuh, n_domain_tokens=n_domain_tokens).ppl)
         return self._edges[key]
 
     def adjustment(self, strategy: str, n_domain_tokens: float, *, ppl: float,
@@ -454,10 +552,12 @@ class DomainAdjustedModel:
         """The shift of `strategy`'s prediction `ppl` at `gpuh` A100 GPU-hours of its own
         compute (pretraining; per-domain for importance sampling) on this domain; None
         when untouched. The edge is against SLM pretrained with the same GPU-hours
-        (Table 8 compares at fixed pretraining cost)."""
+        (Table 8 compares at fixed pretraining cost). Only strategies that declare a
+        `DomainEdge` are touched; one with no sensitivity only by a measured gain."""
         measured = self.gains.get(strategy)
-        if strategy not in PRIOR_STRATEGIES and (strategy not in EVIDENCE_STRATEGIES
-                                                 or measured is None):
+        edge = self.declared.get(strategy)
+        if self.baseline is None or edge is None or (edge.sensitivity is None
+                                                     and measured is None):
             return None
         e = min(0.0, math.log(ppl) - self._small(gpuh, n_domain_tokens))  # only a gain moves
         m = self.prior.multiplier.get(strategy, 1.0)
@@ -475,10 +575,11 @@ class DomainAdjustedModel:
 
     def reference_adjustment(self, strategy: str, n_domain_tokens: float,
                              ) -> Adjustment | None:
-        """`adjustment` at the strategy's reference compute (`REFERENCE_GPUH`)."""
-        if strategy not in REFERENCE_GPUH:
+        """`adjustment` at the strategy's reference compute (`reference_gpuh`); None for a
+        strategy that declares no `DomainEdge`."""
+        if strategy not in self.declared or self.baseline is None:
             return None
-        gpuh = REFERENCE_GPUH[strategy]
+        gpuh = self.reference_gpuh(strategy)
         ppl = math.exp(self.paper_edge(strategy, n_domain_tokens)
                        + self._small(gpuh, n_domain_tokens))
         return self.adjustment(strategy, n_domain_tokens, ppl=ppl, gpuh=gpuh)
@@ -492,9 +593,9 @@ class DomainAdjustedModel:
         p = self.base.predict(strategy, n_domain_tokens=n_domain_tokens, scale=scale,
                               pretraining_flops=pretraining_flops,
                               specialization_flops=specialization_flops, **kwargs)
-        if scale != "paper" or strategy not in EVIDENCE_STRATEGIES:
+        if scale != "paper" or strategy not in self.declared:
             return p
-        if strategy == "importance_sampling":
+        if spends_per_domain(strategy):
             gpuh = specialization_flops / reference_flops(strategy, 1.0, "specialization")
         else:
             gpuh = pretraining_flops / reference_flops(strategy, 1.0)
@@ -506,9 +607,9 @@ class DomainAdjustedModel:
         p = self.base.predict_gpuh(strategy, n_domain_tokens=n_domain_tokens,
                                    pretraining_gpuh=pretraining_gpuh,
                                    specialization_gpuh=specialization_gpuh, **kwargs)
-        if strategy not in EVIDENCE_STRATEGIES:
+        if strategy not in self.declared:
             return p
-        gpuh = specialization_gpuh if strategy == "importance_sampling" else pretraining_gpuh
+        gpuh = specialization_gpuh if spends_per_domain(strategy) else pretraining_gpuh
         return self._apply(p, strategy, n_domain_tokens, gpuh)
 
     def _apply(self, p: Prediction, strategy: str, n_domain_tokens: float, gpuh: float,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domains.errors import SpecplanError
-from planner.performance.domain_prior import CLUSTER_EXPERTS
+from planner.performance.domain_prior import cluster_experts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,11 +80,12 @@ def demo_text(advice: DomainAdvice | None, warnings: dict[str, str], fallback: s
     if advice is None:
         return fallback + "".join(f"\nwarning: {w}" for w in warnings.values())
     lines = [advice.format()]
+    experts = cluster_experts()
     for d in advice.domains:
         if d.name in warnings:
             lines.append(f"warning: {warnings[d.name]}")
             same = ("the same as the set's choice" + (", for the reason above"
-                                                      if d.strategy in CLUSTER_EXPERTS else ""))
+                                                      if d.strategy in experts else ""))
             lines.append(f"  -> advice for {d.name}: {d.strategy} (predicted "
                          f"{d.predicted_ppl:.2f}); "
                          + (f"the set's {advice.set_strategy} is kept for the other domains"

@@ -42,10 +42,8 @@ from typing import TYPE_CHECKING, Any
 from domains.errors import SpecplanError
 from planner.costing.budget import format_amount
 from planner.performance.domain_prior import (
-    CLUSTER_EXPERTS,
-    EVIDENCE_STRATEGIES,
+    DEFAULT_REFERENCE_GPUH,
     PAPER_K,
-    REFERENCE_GPUH,
     TRANSFER_SIGMA,
     Adjustment,
     ClusterStats,
@@ -53,8 +51,13 @@ from planner.performance.domain_prior import (
     DomainPrior,
     MeasuredGain,
     SetAdjustedModel,
+    baseline_strategy,
+    cluster_experts,
+    domain_edges,
     domain_prior,
     measured_gains,
+    sensitive_to,
+    spends_per_domain,
 )
 
 if TYPE_CHECKING:
@@ -72,8 +75,6 @@ MIN_STORED_K = 8
 MIN_DOCS = PAPER_K
 #: Relative perplexity difference treated as a tie when comparing with the set's choice.
 _TIE = 0.005
-_SHARED_PRETRAINING = ("small", "mixture", "hypernetwork", "large", "distillation",
-                       "distillation_sequences")
 
 
 # ------------------------------------------------------------------------------ domains
@@ -358,12 +359,15 @@ def _pct(x: float) -> str:
 
 
 def _edge_lines(d: DomainAnswer) -> list[str]:
-    """Per strategy, at its reference compute: the paper-average edge over SLM, the
-    domain prior's, the measured gain and how much it counted, the result."""
+    """Per strategy, at its reference compute: the paper-average edge over the baseline
+    (SLM), the domain prior's, the measured gain and how much it counted, the result."""
     out = []
+    edges = domain_edges()
+    base = baseline_strategy()
     for s, a in d.adjustments.items():
-        per = " per domain" if s == "importance_sampling" else ""
-        text = (f"{s} vs small at {REFERENCE_GPUH[s]:g} GPUh{per}: paper average "
+        per = " per domain" if spends_per_domain(s) else ""
+        gpuh = edges[s].reference_gpuh if s in edges else DEFAULT_REFERENCE_GPUH
+        text = (f"{s} vs {base} at {gpuh:g} GPUh{per}: paper average "
                 f"{_pct(a.paper_edge)}, "
                 f"this domain {_pct(a.multiplier * a.paper_edge)} (x{a.multiplier:.2f})")
         if a.measured is not None:
@@ -447,7 +451,9 @@ def _answer(model: DomainAdjustedModel, rec: Recommendation, set_rec: Recommenda
             budget: Budget) -> DomainAnswer:
     prior = model.prior
     tokens = budget.n_domain_tokens
-    adjustments = {s: a for s in EVIDENCE_STRATEGIES
+    base = model.baseline
+    experts = cluster_experts()
+    adjustments = {s: a for s in model.declared
                    if (a := model.reference_adjustment(s, tokens)) is not None}
     reasons: list[str] = []
     st = prior.stats
@@ -456,10 +462,12 @@ def _answer(model: DomainAdjustedModel, rec: Recommendation, set_rec: Recommenda
                        f"assumes --domain-tokens {tokens / 1e6:g}M (the cluster experts' "
                        "edge is larger with less data, Table 8)")
     if not st.usable:
-        reasons.append(prior.reasons.get("mixture", "paper's average"))
-    else:
-        reasons.append("cluster experts: " + prior.reasons["mixture"])
-        reasons.append(prior.reasons["importance_sampling"])
+        reasons.append(next(iter(prior.reasons.values()), "paper's average"))
+    else:  # one line per sensitivity: its strategies share it
+        reasons += ["cluster experts: " + prior.reasons[s] for s in experts[:1]
+                    if s in prior.reasons]
+        reasons += [prior.reasons[s] for s in sensitive_to("cluster_resampling")[:1]
+                    if s in prior.reasons]
     for s, a in adjustments.items():
         if a.measured is None:
             continue
@@ -468,30 +476,30 @@ def _answer(model: DomainAdjustedModel, rec: Recommendation, set_rec: Recommenda
                   else f"+- {g.se:.3f} over {g.n_seeds} seeds")
         excl = f", {g.n_excluded} unconverged run(s) left out" if g.n_excluded else ""
         reasons.append(
-            f"measured at scale {g.scale!r}: {s} vs small {g.gain:+.3f} log ppl ({spread}"
+            f"measured at scale {g.scale!r}: {s} vs {base} {g.gain:+.3f} log ppl ({spread}"
             f"{excl}); counted {a.evidence_weight:.0%} against the paper-scale prior (transfer "
             f"uncertainty {model.transfer_sigma:.2f}): shifts {s} by "
             f"{100 * math.expm1(a.evidence_shift):+.1f}%")
     strategy, ppl = rec.strategy, rec.predicted_ppl
-    small = _ppl_of(rec, "small")
-    if prior.diffuse and strategy in CLUSTER_EXPERTS and small is not None:
+    small = _ppl_of(rec, base) if base is not None else None
+    if prior.diffuse and strategy in experts and base is not None and small is not None:
         if small <= rec.interval[1]:
             reasons.append(
-                f"diffuse domain: {strategy}'s remaining predicted edge over small "
+                f"diffuse domain: {strategy}'s remaining predicted edge over {base} "
                 f"({max(0.0, small - ppl):.2f} PPL) lies inside its band ({rec.interval[0]:.2f}-"
-                f"{rec.interval[1]:.2f}); the paper saw none on its diffuse domains: small")
-            strategy, ppl = "small", small
+                f"{rec.interval[1]:.2f}); the paper saw none on its diffuse domains: {base}")
+            strategy, ppl = base, small
         else:
             reasons.append(
-                f"diffuse domain, yet {strategy} stays ahead of small by {small - ppl:.2f} "
+                f"diffuse domain, yet {strategy} stays ahead of {base} by {small - ppl:.2f} "
                 f"PPL beyond its band ({rec.interval[0]:.2f}-{rec.interval[1]:.2f}): "
                 "measured runs on this domain carry it")
     set_ppl = _ppl_of(rec, set_rec.strategy)
     if strategy != set_rec.strategy:
-        if strategy == "importance_sampling":
+        if spends_per_domain(strategy):
             how = ("it needs no shared pretraining: it runs from this domain's "
                    f"{budget.specialization} specialization budget beside the set's model")
-        elif set_rec.strategy == "importance_sampling":
+        elif spends_per_domain(set_rec.strategy):
             how = "the set spends per-domain budgets instead of a shared pretraining"
         else:
             how = (f"{strategy} needs its own generic pretraining, besides the set's "
@@ -530,7 +538,7 @@ def _set_reasons(set_rec: Recommendation, paper: Recommendation,
         out.append("per-domain choice where it differs: " + "; ".join(differ))
     for r in set_rec.reasons[:1]:
         out.append(r)
-    if set_rec.strategy in CLUSTER_EXPERTS:
+    if set_rec.strategy in cluster_experts():
         out.append(f"pretraining {format_amount(set_rec.cost.pretraining.gpu_hours, 'gpu_hours')}"
                    " once, shared by every domain")
     return out

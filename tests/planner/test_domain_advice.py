@@ -61,9 +61,9 @@ def test_ramp_between_gutenberg_and_the_diffuse_threshold() -> None:
 
 def test_threshold_is_the_reports() -> None:
     """The prior removes the edge exactly where the report starts warning."""
-    from planner.reports import report
+    from planner.reports import clusters
 
-    assert DIFFUSE_NORMALIZED_ENTROPY == report.DIFFUSE_NORMALIZED_ENTROPY
+    assert DIFFUSE_NORMALIZED_ENTROPY == clusters.DIFFUSE_NORMALIZED_ENTROPY
 
 
 def test_diffuse_domain_loses_the_cluster_experts_edge(reference_model: Any) -> None:
@@ -247,11 +247,11 @@ def test_report_domain_advice_and_unknown_domain(tmp_path: Path, make_run_record
     unknown --domain is one line, exit 2."""
     import json
 
-    import planner.reports.render as render
+    import planner.reports.figures as figures
     from planner.cli import main
     from planner.experiments.store import add_run, open_study
 
-    monkeypatch.setattr(render, "figures", lambda report: [])  # no plots: fast
+    monkeypatch.setattr(figures, "figures", lambda report: [])  # no plots: fast
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     study = open_study(url)
     for strategy, ppl in (("small", 120.0), ("importance_sampling", 110.0)):
@@ -298,3 +298,46 @@ def test_no_embeddable_document_falls_back_and_says_why(
         per_domain._DomainRef("scans", get_domain(f"scans={folder}")))
     assert not stats.usable and "could be embedded" in stats.fallback
     assert domain_prior(stats).multiplier["mixture"] == 1.0  # the paper's average
+
+
+# ------------------------------------------------------------------------------ declarations
+def test_the_advice_reads_the_strategies_declarations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Who the domain adjusts, and against which baseline, is what the strategies declare
+    (`PlanningPrior.domain_edge`, `PlanningPrior.baseline`), not a list in the planner."""
+    import dataclasses
+
+    from planner.performance import domain_prior as dp
+    from planner.performance import perfdata
+    from strategies.base import DomainEdge
+
+    assert dp.baseline_strategy() == "small"
+    assert dp.cluster_experts() == ("mixture", "hypernetwork") == CLUSTER_EXPERTS
+    assert list(dp.domain_edges()) == ["mixture", "hypernetwork", "importance_sampling",
+                                       "large"]
+    assert dp.REFERENCE_GPUH["importance_sampling"] == 130.0
+    original = perfdata.planning_prior
+
+    def declared(name: str) -> Any:
+        prior = original(name)
+        if name == "large":  # as if LLM declared itself a cluster expert
+            edge = DomainEdge(sensitivity="cluster_experts", reference_gpuh=400.0,
+                              source="test")
+            return dataclasses.replace(prior, domain_edge=edge)
+        return prior
+
+    monkeypatch.setattr(perfdata, "planning_prior", declared)
+    assert "large" in dp.cluster_experts()
+    prior = domain_prior(FLAT)
+    assert prior.multiplier["large"] == 0.0 and prior.reasons["large"]
+
+
+def test_declarations_are_validated() -> None:
+    from strategies.base import DomainEdge, PlanningPrior
+
+    with pytest.raises(ValueError, match="sensitivity"):
+        DomainEdge(sensitivity="vibes", reference_gpuh=400.0, source="x")
+    with pytest.raises(ValueError, match="reference_gpuh"):
+        DomainEdge(reference_gpuh=0.0, source="x")
+    with pytest.raises(ValueError, match="baseline"):
+        PlanningPrior(kind="reference", source="x", baseline=True,
+                      domain_edge=DomainEdge(reference_gpuh=400.0, source="x"))
