@@ -128,6 +128,7 @@ _JSON_ARGV: dict[str, list[str]] = {
     "demo": ["demo", "--quick", "--strategies", "small_nopt", "--domains", "mine={body}",
              "--text-field", "body", "--no-report", "--workers", "1", "--storage",
              "{storage}", "--root", "{root}"],
+    "worker": ["worker", "--storage", "{storage}"],
 }
 
 

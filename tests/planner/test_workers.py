@@ -371,10 +371,13 @@ def test_worker_with_nothing_queued_exits_0(tmp_path: Path,
 
 
 @pytest.mark.parametrize(("command", "message"), [
-    (["sweep", *TINY_RUN, "--seeds", "0,x"], "--seeds '0,x': expected comma-separated"),
-    (["run", "--strategy", "small", "--domain", "news", "--seeds", "-1"], "integers >= 0"),
-    (["demo", "--quick", "--seeds", ""], "--seeds '': expected comma-separated"),
-    (["sweep", *TINY_RUN, "--workers", "-1"], "--workers: must be at least 0"),
+    (["sweep", *TINY_RUN, "--seeds", "0,x"], "--seeds: expected an integer in [0, "),
+    (["run", "--strategy", "small", "--domain", "news", "--seeds", "-1"],
+     "--seeds: expected an integer in [0, "),
+    (["demo", "--quick", "--seeds", ""], "--seeds: a comma-separated list of integers"),
+    (["run", "--strategy", "small", "--domain", "news", "--seed", "1", "--seeds", "2"],
+     "--seed and --seeds: give one of them"),
+    (["sweep", *TINY_RUN, "--workers", "-1"], "--workers: expected an integer in [0, "),
     (["sweep", *TINY_RUN, "--param", "large.lr=1"], "'large' is not a swept strategy"),
 ])
 def test_bad_seeds_and_sweep_flags(command: list[str], message: str, tmp_path: Path,
@@ -385,9 +388,9 @@ def test_bad_seeds_and_sweep_flags(command: list[str], message: str, tmp_path: P
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--heartbeat-interval", "0"], "--heartbeat-interval: must be at least 1"),
+    (["--heartbeat-interval", "0"], "--heartbeat-interval: expected an integer in [1, "),
     (["--heartbeat-interval", "5", "--grace-period", "5"], "must exceed"),
-    (["--max-retry", "-1"], "--max-retry: must be at least 0"),
+    (["--max-retry", "-1"], "--max-retry: expected an integer in [0, "),
 ])
 def test_bad_fault_settings(args: list[str], message: str, tmp_path: Path,
                             capsys: pytest.CaptureFixture[str]) -> None:

@@ -50,6 +50,7 @@ __all__ = [
     "parse_params",
     "parse_value",
     "seed_arg",
+    "seeds_of",
     "seeds_arg",
     "split_list",
     "tokens_arg",
@@ -71,12 +72,28 @@ def seeds_arg(flag: str = "--seeds") -> Callable[[str], list[int]]:
 
 
 def add_seeds(parser: argparse.ArgumentParser, default: tuple[int, ...] = (0,)) -> None:
-    """``--seeds LIST`` (``--seed`` is the same option): one run per seed, read by the one
-    number parser (``0,1,2``; empty, negative or non-integer values are one line, exit 2)."""
+    """``--seeds LIST`` (one run per seed) and ``--seed N`` (one seed), both read by the one
+    number parser: empty, negative or non-integer values are one line naming the flag, exit 2.
+    `seeds_of` reads them back."""
     text = ",".join(str(s) for s in default)
-    parser.add_argument("--seeds", "--seed", dest="seeds", type=seeds_arg("--seeds"),
-                        default=list(default), metavar="LIST",
+    parser.add_argument("--seeds", dest="seeds", type=seeds_arg("--seeds"), default=None,
+                        metavar="LIST",
                         help=f"comma-separated seeds, one run each (default: {text})")
+    parser.add_argument("--seed", dest="seed", type=seed_arg("--seed"), default=None,
+                        metavar="N", help="a single seed (the same as --seeds N)")
+    parser.set_defaults(default_seeds=list(default))
+
+
+def seeds_of(args: argparse.Namespace) -> list[int]:
+    """The seeds of `add_seeds`' flags, each once, in the order given.
+
+    Raises:
+        SpecplanError: both ``--seed`` and ``--seeds`` were given.
+    """
+    if args.seed is not None and args.seeds is not None:
+        raise SpecplanError("--seed and --seeds: give one of them")
+    seeds = [args.seed] if args.seed is not None else (args.seeds or args.default_seeds)
+    return list(dict.fromkeys(int(s) for s in seeds))
 
 
 def count_arg(flag: str, *, minimum: int = 1, maximum: int = MAX_COUNT,

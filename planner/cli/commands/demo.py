@@ -21,6 +21,7 @@ from planner.cli.commands._common import (
     count_arg,
     domain_refs,
     emit_json,
+    seeds_of,
     split_list,
 )
 from planner.cli.commands.worker import add_fault_options, fault_settings
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = DemoConfig(scale=scale, domains=domains, strategies=strategies,
                      storage=args.storage, root=args.root,
                      out=None if args.no_report else args.out,
-                     formats=formats, seeds=list(dict.fromkeys(args.seeds)),
+                     formats=formats, seeds=seeds_of(args),
                      progress=not args.quiet, grid_points=args.grid, workers=workers,
                      faults=fault_settings(args),
                      threads=None if args.threads == 0 else args.threads)

@@ -17,6 +17,7 @@ from planner.cli.commands._common import (
     emit_json,
     fmt_number,
     parse_params,
+    seeds_of,
     tokens_arg,
 )
 
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     get_scale(args.scale)  # validate before any work
     domains = domain_refs([args.domain], args)  # --text-field & co. ride along NAME=PATH
     plan = RunPlan(strategies=[name], domains=domains, scale=args.scale,
-                   seeds=list(dict.fromkeys(args.seeds)), params={name: parse_params(args.param)},
+                   seeds=seeds_of(args), params={name: parse_params(args.param)},
                    n_domain_tokens=args.domain_tokens, storage=args.storage, root=args.root,
                    force=args.force, progress=not args.quiet)
     records = run_plan(plan)

@@ -20,6 +20,7 @@ from planner.cli.commands._common import (
     domain_refs,
     emit_json,
     parse_params,
+    seeds_of,
     split_list,
     tokens_arg,
 )
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     get_scale(args.scale)
     names = (list_strategies(available_only=True) if args.strategies == "all"
              else [strategy_registry.canonical(s) for s in split_list(args.strategies)])
-    seeds = list(dict.fromkeys(args.seeds))
+    seeds = seeds_of(args)
     domains = domain_refs(split_list(args.domains), args)  # files options ride along
     faults = fault_settings(args)
     plan = RunPlan(strategies=names, domains=domains, scale=args.scale,

@@ -13,10 +13,9 @@ machine) is failed after the grace period and retried by another worker, at most
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from planner.cli.commands._common import add_json, add_storage
+from planner.cli.commands._common import add_json, add_storage, count_arg, emit_json
 from planner.experiments.worker import Faults
 
 
@@ -28,13 +27,16 @@ def add_fault_options(parser: argparse.ArgumentParser) -> None:
         DEFAULT_MAX_RETRY,
     )
 
-    parser.add_argument("--heartbeat-interval", type=int, default=None, metavar="S",
+    parser.add_argument("--heartbeat-interval", default=None, metavar="S",
+                        type=count_arg("--heartbeat-interval", minimum=1, maximum=86_400),
                         help="seconds between a running run's heartbeats (default: the "
                              f"store's, else {DEFAULT_HEARTBEAT_INTERVAL})")
-    parser.add_argument("--grace-period", type=int, default=None, metavar="S",
+    parser.add_argument("--grace-period", default=None, metavar="S",
+                        type=count_arg("--grace-period", minimum=1, maximum=7 * 86_400),
                         help="seconds without a heartbeat before a run is failed and "
                              f"retried (default: the store's, else {DEFAULT_GRACE_PERIOD})")
-    parser.add_argument("--max-retry", type=int, default=None, metavar="N",
+    parser.add_argument("--max-retry", default=None, metavar="N",
+                        type=count_arg("--max-retry", minimum=0, maximum=1000),
                         help="times a run whose worker died is retried (default: the "
                              f"store's, else {DEFAULT_MAX_RETRY})")
 
@@ -62,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", default=None, metavar="DIR",
                         help="artifacts folder instead of the one each run was queued with "
                              "(where this machine mounts the shared folder)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
+    parser.add_argument("--threads", type=count_arg("--threads", maximum=4096), default=None,
+                        metavar="N",
                         help="torch threads (default: 1 for small models, else every core)")
     add_fault_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
                "stored": report.completed,
                "failures": [{"run": label, "error": error} for label, error in report.failures]}
     if args.json:
-        print(json.dumps(summary, indent=1))
+        emit_json(summary)
     elif not report.completed and not report.failures:
         print(f"worker {worker.name}: nothing queued in {display_url(url)}")
     else:
