@@ -42,10 +42,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(records, indent=2, default=repr))
         return 0
+    from planner.experiments.runner import finetune_summary
+
     for r in records:
         before = fmt_number(r["test_ppl_before_finetune"])
         print(f"{r['strategy']} on {r['domain']} ({r['scale']}): test perplexity "
-              f"{r['test_ppl']:.2f} (before fine-tuning: {before}); "
+              f"{r['test_ppl']:.2f} (before fine-tuning: {before}); {finetune_summary(r)}; "
               f"pretraining {r['pretraining_flops']:.3g} FLOPs, specialization "
               f"{r['specialization_flops']:.3g} FLOPs, {r['inference_params']:,} params; "
               f"model saved to {r['model_path']}")

@@ -50,14 +50,21 @@ def select_runs(runs: Any, *, scales: list[str] | None = None,
     return keep.reset_index(drop=True)
 
 
+def _converged(value: Any) -> str:
+    """``yes`` / ``NO`` (the fine-tune's best step was its last) / ``-`` (not recorded)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    return "yes" if bool(value) else "NO"
+
+
 def format_runs(runs: Any) -> str:
     """The runs as a text table, oldest first."""
     if len(runs) == 0:
         return "no stored runs"
     order = runs.sort_values("datetime", na_position="first", kind="stable")
     head = (f"{'when':<19}  {'scale':<6} {'strategy':<23} {'domain':<16} {'seed':>4} "
-            f"{'test ppl':>9} {'before ft':>9} {'pretrain FLOPs':>14} {'spec FLOPs':>10} "
-            f"{'params':>8} {'wall s':>7}  run key")
+            f"{'test ppl':>9} {'before ft':>9} {'conv':>4} {'pretrain FLOPs':>14} "
+            f"{'spec FLOPs':>10} {'params':>8} {'wall s':>7}  run key")
     lines = [head, "-" * len(head)]
 
     def num(value: Any, spec: str) -> str:
@@ -71,6 +78,7 @@ def format_runs(runs: Any) -> str:
             f"{str(r.get('strategy')):<23} {domain:<16} {num(r.get('seed'), '.0f'):>4} "
             f"{num(r.get('test_ppl'), '.2f'):>9} "
             f"{num(r.get('test_ppl_before_finetune'), '.2f'):>9} "
+            f"{_converged(r.get('converged')):>4} "
             f"{num(r.get('pretraining_flops'), '.3g'):>14} "
             f"{num(r.get('specialization_flops'), '.3g'):>10} "
             f"{num(r.get('inference_params'), ',.0f'):>8} {num(r.get('wall_s'), '.0f'):>7}  "
