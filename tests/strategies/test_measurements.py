@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
+from strategies.registry import list_strategies
 from strategies.small import SmallStrategy
+
+AVAILABLE = list_strategies(available_only=True)
 
 
 def test_tiny_finetune_ends_by_early_stopping_before_its_cap(tiny_ws, biomedical_domain) -> None:  # type: ignore[no-untyped-def]
@@ -64,3 +69,53 @@ def test_seeds_give_different_pretraining_artifacts(micro_ws, news_domain, tmp_p
     assert paths[0] != paths[1]
     assert "seed-0" in paths[0].parts and "seed-1" in paths[1].parts
     assert not torch.equal(weights[0], weights[1])
+
+
+# ------------------------------------------------------------------ estimate_cost vs measured
+def _micro_params(name: str) -> dict:  # type: ignore[type-arg]
+    """Parameters whose effect `estimate_cost` cannot know from token counts alone, set
+    explicitly: the importance-sampling pool (fast: the clustered subset) and the number of
+    prompts (the micro news split gives one per document)."""
+    return {"importance_sampling": {"n_pool_docs": 200},
+            "distillation_sequences": {"n_prompts": 4}}.get(name, {})
+
+
+@pytest.mark.parametrize("name", AVAILABLE)
+def test_estimate_cost_within_10pct_of_measured(name: str, micro_ws, news_domain) -> None:  # type: ignore[no-untyped-def]
+    """For every strategy, the analytic `estimate_cost` (default fine-tune length: the
+    scale's expected passes, capped) agrees with the FLOPs the run measured, per bucket."""
+    from strategies.registry import create_strategy
+
+    s = create_strategy(name, scale=micro_ws.scale, **_micro_params(name)).pretrain(micro_ws)
+    model = s.specialize(news_domain, micro_ws)
+    est = s.estimate_cost(n_domain_tokens=micro_ws.n_domain_tokens, scale=micro_ws.scale)
+    got = model.cost
+    assert est.pretraining_flops == pytest.approx(got.pretraining_flops, rel=0.10)
+    assert est.specialization_flops == pytest.approx(got.specialization_flops, rel=0.10)
+    assert est.inference_flops_per_token == pytest.approx(got.inference_flops_per_token,
+                                                          rel=0.10)
+
+
+def test_is_pool_is_ten_times_the_draw_or_the_whole_corpus(micro_ws) -> None:  # type: ignore[no-untyped-def]
+    from strategies.machinery.clustering import IS_POOL_TOKEN_FACTOR, pool_indices
+
+    offsets = micro_ws.corpus(micro_ws.generic, "train").offsets
+    n_docs, total = len(offsets) - 1, int(offsets[-1])
+    pool = pool_indices(micro_ws, 16_384, factor=IS_POOL_TOKEN_FACTOR)
+    assert (offsets[pool + 1] - offsets[pool]).sum() >= 10 * 16_384
+    # a draw of more than a tenth of the corpus: the pool is all of it
+    assert len(pool_indices(micro_ws, total / 5, factor=IS_POOL_TOKEN_FACTOR)) == n_docs
+
+
+def test_is_cluster_count_bounded_by_domain_documents() -> None:
+    from strategies.importance_sampling import ImportanceSamplingStrategy
+    from strategies.machinery.scales import get_scale
+
+    demo = get_scale("demo")
+    assert demo.n_clusters_is == 16
+    default = ImportanceSamplingStrategy(scale="demo")
+    assert default.effective_clusters(5, demo) == 5  # 5 legal documents: 5 bins, not 16
+    assert default.effective_clusters(100, demo) == 16
+    assert default.effective_clusters(0, demo) == 1
+    explicit = ImportanceSamplingStrategy(scale="demo", n_clusters=16)
+    assert explicit.effective_clusters(5, demo) == 16  # asked for: used as given
