@@ -76,3 +76,23 @@ def test_one_seed_says_nothing_about_noise(make_run_record) -> None:  # type: ig
     summary = strategy_summary(runs_table(pd.DataFrame(rows))).set_index("strategy")
     assert summary.loc["hypernetwork", "within_noise"] is None
     assert summary.loc["small", "n_seeds"] == 1
+
+
+def test_demo_narrative_is_built_from_the_measurements(make_run_record) -> None:  # type: ignore[no-untyped-def]
+    from planner.experiments.demo import format_measured, measured_narrative
+    from planner.reports.report import runs_table, strategy_summary
+
+    rows = [_rec(make_run_record, s, "news", v, seed, converged=seed != 2)
+            for s, vals in (("small", [100.0, 110.0, 120.0]),
+                            ("hypernetwork", [115.0, 125.0, 135.0]))
+            for seed, v in enumerate(vals)]
+    table = runs_table(pd.DataFrame(rows))
+    summary = strategy_summary(table)
+    text = "\n".join(measured_narrative(summary, table, "tiny"))
+    assert "Best measured within the inference cap" in text and "small (macro" in text
+    assert "100.00-120.00 over 3 seeds" in text
+    assert "Within noise of it (min-max over seeds overlap): hypernetwork" in text
+    assert "converged" in text and "4 of 6" in text
+    assert "tokens per small-model parameter" in text and "360-1,440" in text
+    printed = format_measured(summary, table)
+    assert "hypernetwork ~" in printed and "100.00-120.00" in printed

@@ -36,7 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-report", action="store_true", help="skip the report")
     parser.add_argument("--root", default=DEFAULT_ROOT, metavar="DIR",
                         help="artifacts, checkpoints and models (default: .specplan/)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0,1,2", metavar="LIST",
+                        help="comma-separated seeds, every run once per seed (default: 0,1,2; "
+                             "the tables show the mean and the min-max)")
     parser.add_argument("--threads", type=int, default=1, metavar="N",
                         help="torch threads for training (default 1: fastest for the "
                              "demo's small models on a shared 2-core CPU; 0: every core)")
@@ -51,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from domains.errors import SpecplanError
+    from planner.cli.commands.study import parse_seeds
     from planner.experiments.demo import DemoConfig, run_demo
     from strategies.machinery.scales import get_scale
 
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = DemoConfig(scale=scale, domains=domains, strategies=strategies,
                      storage=args.storage, root=args.root,
                      out=None if args.no_report else args.out,
-                     formats=formats, seed=args.seed,
+                     formats=formats, seeds=parse_seeds(args.seeds),
                      progress=not args.quiet, grid_points=args.grid, workers=workers,
                      threads=None if args.threads == 0 else args.threads)
     result = run_demo(cfg)
