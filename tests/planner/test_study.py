@@ -86,3 +86,22 @@ def test_bad_seeds_are_one_line_exit_2(seeds: str, capsys: pytest.CaptureFixture
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2
     assert len(err) == 1 and "--seeds" in err[0] and "Traceback" not in err[0]
+
+
+def test_budget_sweep_and_mixture_crossing() -> None:
+    pairs = _pairs({
+        ("budget150000", "small"): [120.0, 121.0, 122.0],
+        ("main", "small"): [110.0, 111.0, 112.0],
+        ("budget600000", "small"): [100.0, 101.0, 102.0],
+        ("budget150000", "mixture"): [130.0, 131.0, 132.0],  # behind SLM
+        ("main", "mixture"): [111.0, 112.0, 113.0],  # within noise
+        ("budget600000", "mixture"): [95.0, 96.0, 97.0],  # ahead: the crossing
+    })
+    table = {c.claim: c for c in claims(pairs, StudyConfig())}
+    assert table["more pretraining helps small"].verdict == "reproduced"
+    assert table["more pretraining helps mixture"].verdict == "reproduced"
+    assert table["SLM-mix crosses SLM as pretraining grows"].verdict == "reproduced"
+    none = {c.claim: c for c in claims(_pairs({("main", "small"): [1.0, 1.0, 1.0]}),
+                                       StudyConfig())}
+    assert none["more pretraining helps small"].verdict == "not measured"
+    assert none["SLM-mix crosses SLM as pretraining grows"].verdict == "not measured"
