@@ -31,8 +31,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Claim", "RunSpec", "StudyConfig", "claims", "format_claims", "plan_runs",
-           "run_study"]
+__all__ = ["Claim", "RunSpec", "StudyConfig", "claims", "claims_frame", "format_claims",
+           "plan_runs", "run_study", "write_study_report"]
 
 # in the order they run: the cheap baselines first, importance sampling (which embeds the
 # whole generic corpus on a cold cache) last
@@ -442,3 +442,33 @@ def format_claims(table: Sequence[Claim], *, markdown: bool = True) -> str:
         lines.append(f"| {c.claim} | {c.paper} | {c.measured} | **{c.verdict}** | {c.seeds} |")
     notes = [f"- {c.claim}: {c.note}" for c in table if c.note]
     return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def claims_frame(table: Sequence[Claim]) -> Any:
+    """The claim table as a pandas DataFrame (the report's ``claims`` frame)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"claim": c.claim, "paper": c.paper, "measured": c.measured,
+                          "verdict": c.verdict, "seeds": c.seeds, "note": c.note}
+                         for c in table],
+                        columns=["claim", "paper", "measured", "verdict", "seeds", "note"])
+
+
+def write_study_report(pairs: Sequence[tuple[RunSpec, dict[str, Any]]], table: Sequence[Claim],
+                       cfg: StudyConfig, out: str | Path) -> list[Path]:
+    """An HTML report of the study's runs with the claim table as its own section."""
+    import dataclasses
+
+    import pandas as pd
+
+    from planner.reports.render import write_report
+    from planner.reports.report import build_report
+
+    runs = pd.DataFrame([rec for _, rec in pairs])
+    report = build_report(runs=runs, storage=cfg.storage, domains=list(cfg.domains),
+                          title=f"specplan study: the paper's orderings at scale {cfg.scale!r}",
+                          n_points=4)
+    report = dataclasses.replace(report, claims=claims_frame(table),
+                                 notes=report.notes + [f"{c.claim}: {c.note}" for c in table
+                                                       if c.note])
+    return write_report(report, out, formats=["html"])

@@ -216,6 +216,10 @@ _TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("measured", "measured", "ppl"), ("predicted", "predicted", "ppl"),
         ("low", "low", "ppl"), ("high", "high", "ppl"), ("in_band", "in band", ""),
         ("error_pct", "error", "pct"), ("method", "method", "")],
+    "claims": [
+        ("claim", "claim", ""), ("paper", "paper", ""),
+        ("measured", "measured: mean [min-max] over seeds", ""), ("verdict", "verdict", ""),
+        ("seeds", "seeds", "")],
     "provenance": [
         ("domain", "domain", ""), ("source", "source", ""), ("licence", "licence", ""),
         ("documents", "documents (train / valid / test)", ""),
@@ -352,6 +356,9 @@ def render_html(report: Report) -> str:
 
 
 _EMPTY_NOTES = {
+    "The paper's orderings at this scale (specplan study)":
+        "<p class='muted'>Not measured in this report: <code>specplan study --report DIR"
+        "</code> writes a report with the claim table.</p>",
     "Measured runs": "<p class='muted'>No measured runs in this storage yet: run "
                      "<code>specplan demo</code> or <code>specplan run</code>.</p>",
     "Domain clusters": "<p class='muted'>No cluster statistics recorded: they come from runs "
@@ -369,18 +376,20 @@ def _sections(figs: dict[str, FigureSpec]) -> list[tuple[str, list[str], list[st
          ["summary", "runs"]),
         ("Domain clusters", ["clusters"], ["clusters"]),
         ("Performance model check", ["model_check"], ["measured_vs_predicted"]),
+        ("The paper's orderings at this scale (specplan study)", [], ["claims"]),
         ("Data provenance", [], ["provenance"]),
     ]
 
 
 def _is_empty(report: Report, title: str) -> bool:
     return ((title == "Measured runs" and not len(report.runs))
+            or (title.endswith("(specplan study)") and not len(report.claims))
             or (title == "Domain clusters" and not len(report.clusters)))
 
 
 def _html_section_table(report: Report, name: str) -> str:
     frame = getattr(report, name)
-    if name in ("clusters", "summary", "runs") and not len(frame):
+    if name in ("clusters", "summary", "runs", "claims") and not len(frame):
         return ""  # the section says so in words
     if name != "measured_vs_predicted" or not len(frame):
         return _html_table(frame, name)

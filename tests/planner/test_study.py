@@ -105,3 +105,19 @@ def test_budget_sweep_and_mixture_crossing() -> None:
                                        StudyConfig())}
     assert none["more pretraining helps small"].verdict == "not measured"
     assert none["SLM-mix crosses SLM as pretraining grows"].verdict == "not measured"
+
+
+def test_study_report_has_the_claim_section(tmp_path, make_run_record) -> None:  # type: ignore[no-untyped-def]
+    from planner.experiments.study import write_study_report
+
+    cfg = StudyConfig(domains=("news", "legal"), seeds=(0, 1))
+    pairs = [(RunSpec("main", s, d, seed, 16_384),
+              make_run_record(s, d, v + seed, seed=seed))
+             for s, v in (("small", 100.0), ("small_nopt", 300.0))
+             for d in cfg.domains for seed in cfg.seeds]
+    table = claims(pairs, cfg)
+    paths = write_study_report(pairs, table, cfg, tmp_path / "report")
+    html = paths[0].read_text(encoding="utf-8")
+    assert "The paper&#x27;s orderings at this scale (specplan study)" in html or \
+        "The paper's orderings at this scale (specplan study)" in html
+    assert "SLM-nopt far behind SLM" in html and "reproduced" in html

@@ -57,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="artifacts, checkpoints and models (default: .specplan/)")
     parser.add_argument("--out", default=None, metavar="FILE",
                         help="also write the claim table (Markdown) to FILE")
+    parser.add_argument("--report", default=None, metavar="DIR",
+                        help="also write an HTML report of the study's runs with the claim "
+                             "table as a section")
     parser.add_argument("--claims-only", action="store_true",
                         help="train nothing: the claims from the runs already stored")
     add_storage(parser)
@@ -87,6 +90,12 @@ def run(args: argparse.Namespace) -> int:
         from pathlib import Path
 
         Path(args.out).write_text(text + "\n", encoding="utf-8")
+    if args.report and pairs:
+        from planner.experiments.study import write_study_report
+
+        paths = write_study_report(pairs, table, cfg, args.report)
+        if not args.json:
+            print("Report: " + ", ".join(str(p) for p in paths))
     if args.json:
         print(json.dumps({"wall_s": wall, "runs": len(pairs), "failures": failures,
                           "claims": [c.__dict__ for c in table]}, indent=1, default=repr))
