@@ -374,6 +374,15 @@ def measured_narrative(summary: pd.DataFrame, table: pd.DataFrame, scale: str) -
                   if seeds > 1 else " (one seed: no spread)")
         out.append(f"Best measured within the inference cap (the small model's size): "
                    f"{best.strategy} (macro perplexity {best.macro_ppl:.2f}{spread}).")
+        pre = ranked["pretraining_flops"].astype(float)
+        if len(ranked) > 1 and pre.max() > 1.1 * max(pre.min(), 1.0):
+            parts = ", ".join(f"{r.strategy} {float(r.pretraining_flops):.3g}"
+                              for r in ranked.itertuples())
+            out.append(f"Not at equal pretraining compute (FLOPs: {parts}): the ranking "
+                       "compares strategies at the budgets each was given.")
+        elif len(ranked) > 1:
+            out.append("The strategies within the cap had equal pretraining compute "
+                       "(within 10%).")
         ties = [str(r.strategy) for r in ranked.iloc[1:].itertuples()
                 if r.within_noise is True]
         if ties:

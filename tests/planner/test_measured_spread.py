@@ -94,5 +94,6 @@ def test_demo_narrative_is_built_from_the_measurements(make_run_record) -> None:
     assert "Within noise of it (min-max over seeds overlap): hypernetwork" in text
     assert "converged" in text and "4 of 6" in text
     assert "tokens per small-model parameter" in text and "360-1,440" in text
+    assert "equal pretraining compute (within 10%)" in text  # both made-up runs: 1e12
     printed = format_measured(summary, table)
     assert "hypernetwork ~" in printed and "100.00-120.00" in printed
