@@ -23,7 +23,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test test-slow lint install install-dev bench clean browser
+.PHONY: demo study test test-slow lint install install-dev bench clean browser
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ browser:
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/specplan demo
+
+# the paper's orderings claim by claim at tiny scale, 3 seeds (docs/measurements.md)
+study: $(VENV)/.installed
+	$(VENV)/bin/specplan study
 
 # ruff (style, imports) and mypy (types) over the packages: part of `make test`.
 lint: $(VENV)/.installed-dev

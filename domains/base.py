@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from domains.cache import cache_dir, file_stem, read_json, stable_hash, write_json
-from domains.cleaning import SPLITS, assign_splits, clean_documents, split_rule
+from domains.cleaning import SPLITS, clean_documents, split_rule
 from domains.errors import DomainError
+from domains.neardup import RULE as NEARDUP_RULE
+from domains.neardup import assign_group_splits, near_duplicate_groups
 from domains.sources import Source, did_you_mean, make_source
 from domains.spec import BUILTIN_DOMAINS, DomainSpec, load_spec, spec_files
 
@@ -84,7 +86,7 @@ class Domain:
     @property
     def split_rule(self) -> str:
         s = self.spec
-        return split_rule(s.valid_fraction, s.test_fraction, s.min_chars)
+        return f"{split_rule(s.valid_fraction, s.test_fraction, s.min_chars)};{NEARDUP_RULE}"
 
     def __repr__(self) -> str:
         return f"Domain(name={self.name!r}, source={self.source!r})"
@@ -162,8 +164,9 @@ def _load_corpus(spec: DomainSpec, source: Source, rule: str) -> _Corpus:
         else cache_dir("corpora") / f"{file_stem(spec.name)}-{source.name}-{full_key[:20]}.json"
     )
     cached = read_json(path) if path is not None else None
-    if isinstance(cached, dict) and cached.get("key") == full_key:
+    if isinstance(cached, dict) and cached.get("key") == full_key and "groups" in cached:
         docs, labels, fp = cached["docs"], cached["labels"], cached["fingerprint"]
+        groups = cached["groups"]
     else:
         pairs = list(source.read())
         docs, labels = clean_documents(
@@ -176,10 +179,12 @@ def _load_corpus(spec: DomainSpec, source: Source, rule: str) -> _Corpus:
                 "or duplicates)"
             )
         fp = _fingerprint(rule, docs)
+        groups = near_duplicate_groups(docs)  # near-duplicates share a split (issue 12)
         if path is not None:
-            write_json(path, {"key": full_key, "fingerprint": fp, "docs": docs, "labels": labels})
-    splits = assign_splits(
-        docs, valid_fraction=spec.valid_fraction, test_fraction=spec.test_fraction
+            write_json(path, {"key": full_key, "fingerprint": fp, "docs": docs, "labels": labels,
+                              "groups": groups})
+    splits = assign_group_splits(
+        docs, groups, valid_fraction=spec.valid_fraction, test_fraction=spec.test_fraction
     )
     empty = [s for s in SPLITS if not splits[s]]
     if empty:

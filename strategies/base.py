@@ -421,8 +421,11 @@ class Strategy(abc.ABC):
 def default_specialize_tokens(scale: Scale, n_domain_tokens: float) -> float:
     """Tokens processed by an early-stopped fine-tune, for cost estimates.
 
-    The paper (App. C) caps fine-tuning at a few passes; cost grows ~10x when data grows
-    8x (Fig. 9). We charge `finetune_max_epochs / 2` passes: early stopping typically ends
-    near the middle of the allowed schedule.
+    Fine-tuning cost grows ~10x when data grows 8x (paper Fig. 9), so it is charged per
+    pass: `scale.finetune_expected_epochs` passes (what early stopping measured at that
+    scale; issue 12 found the old `finetune_max_epochs / 2` charged half of the measured
+    fine-tune FLOPs), never more than the cap `finetune_max_epochs`. All steps run are
+    charged, including those after the best checkpoint, as the training loop does.
     """
-    return max(1.0, float(n_domain_tokens)) * scale.finetune_max_epochs / 2.0
+    passes = min(scale.finetune_expected_epochs, scale.finetune_max_epochs)
+    return max(1.0, float(n_domain_tokens)) * passes

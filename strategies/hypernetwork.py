@@ -299,9 +299,14 @@ class HypernetworkStrategy(ClusteredMixin, Strategy):
         _, h, m = self.dims(ws.scale)
         projection = projection_flops(ws.scale.small, h, m)
         pre = float(self.pretrained_["record"]["flops"])
+        from strategies.machinery.projected import expert_divergence
+
+        # how far the experts are apart on this domain (a diagnostic, not charged: k
+        # forward passes over at most 16 validation blocks)
+        divergence = expert_divergence(self.projected_, ws.valid_blocks(domain))
         info = {**chosen, "conditioning": self.conditioning, "cluster_histogram": hist.tolist(),
                 "cluster_entropy": entropy(hist), "top_cluster_share": float(hist.max()),
-                "clusters_key": self.clusters_.key}
+                "clusters_key": self.clusters_.key, **divergence}
         return finetune_and_package(
             self, model, domain, ws, pretraining_flops=pre,
             pretraining_params=int(self.pretrained_["record"]["n_params"]),

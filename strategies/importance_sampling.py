@@ -201,9 +201,15 @@ class ImportanceSamplingStrategy(ClusteredMixin, Strategy):
         n_pretrain_tokens: resampled tokens the small model is pretrained on (default: the
             scale's `pretrain_tokens`, the same as `small`'s generic pretraining).
         n_pool_docs: generic train documents to resample from (a deterministic subset that
-            contains the clustered one; default: enough to hold twice the tokens to draw,
-            `clustering.pool_indices`, so that resampling does not degenerate into
-            repeating a few hundred documents). They are embedded and assigned once.
+            contains the clustered one; default: enough to hold ten times the tokens to
+            draw, `clustering.IS_POOL_TOKEN_FACTOR`, or the whole generic corpus when it is
+            smaller, as at `tiny` and `demo`; the paper draws from all of C4). They are
+            embedded and assigned once (cached).
+
+    When `n_clusters` is left at None, the histogram's k is also bounded by the number of
+    domain training documents it is estimated from (`effective_clusters`): 16 bins from 5
+    legal documents at `demo` would be a guess, not an estimate. An explicit `n_clusters`
+    is used as given (with a `ClusteringWarning` when documents are fewer than clusters).
         finetune_lr: fine-tuning learning rate (default: the scale's).
 
     Example:
@@ -297,18 +303,47 @@ class ImportanceSamplingStrategy(ClusteredMixin, Strategy):
         """The domain-agnostic steps, cached on disk and shared by every domain: cluster (a
         subset of) the generic corpus and assign the generic pool to the clusters. No model
         is trained here and nothing is charged."""
-        from strategies.machinery.clustering import generic_pool, workspace_clusters
+        from strategies.machinery.clustering import workspace_clusters
 
         self._validate()
         self.clusters_ = workspace_clusters(ws, self._n_clusters(ws.scale), seed=self.seed)
-        pool = generic_pool(ws, self.clusters_, self._pretrain_tokens(ws.scale),
-                            n_docs=self.n_pool_docs)
+        pool = self._pool(ws, self.clusters_)
         self.pool_docs_ = pool.docs  # int64 (n_pool,): generic train positions
         self.pool_labels_ = pool.labels  # int64 (n_pool,)
+        self._by_k = {self.clusters_.k: (self.clusters_, pool)}
+        offsets = ws.corpus(ws.generic, "train").offsets
         self.pretrained_ = {"path": None, "record": {"flops": 0.0},
                             "clusters_key": self.clusters_.key,
-                            "n_pool_docs": int(self.pool_docs_.size)}
+                            "n_pool_docs": int(self.pool_docs_.size),
+                            "n_pool_tokens": int((offsets[pool.docs + 1]
+                                                  - offsets[pool.docs]).sum()),
+                            "n_generic_docs": int(len(offsets) - 1)}
         return self
+
+    def _pool(self, ws: Workspace, clusters: ClusterModel) -> Any:
+        from strategies.machinery.clustering import IS_POOL_TOKEN_FACTOR, generic_pool
+
+        return generic_pool(ws, clusters, self._pretrain_tokens(ws.scale),
+                            n_docs=self.n_pool_docs, factor=IS_POOL_TOKEN_FACTOR)
+
+    def effective_clusters(self, n_domain_docs: int, scale: Scale) -> int:
+        """The histogram's k for a domain with `n_domain_docs` training documents: the
+        parameter when given, else the scale's default bounded by the document count
+        (at least 1)."""
+        k = self._n_clusters(scale)
+        return k if self.n_clusters is not None else max(1, min(k, int(n_domain_docs)))
+
+    def _clusters_for(self, ws: Workspace, k: int) -> tuple[ClusterModel, np.ndarray,
+                                                               np.ndarray]:
+        """(clusters, pool docs, pool labels) for k clusters, built once per k (the
+        embeddings are cached, so a smaller k costs a k-means and an assignment)."""
+        from strategies.machinery.clustering import workspace_clusters
+
+        if k not in self._by_k:
+            clusters = workspace_clusters(ws, k, seed=self.seed)
+            self._by_k[k] = (clusters, self._pool(ws, clusters))
+        clusters, pool = self._by_k[k]
+        return clusters, pool.docs, pool.labels
 
     def resample(self, domain: Domain, ws: Workspace) -> tuple[np.ndarray, Resample]:
         """The domain's histogram P(c | D_spec) (float64 (k,)) and the resampled generic
@@ -320,34 +355,40 @@ class ImportanceSamplingStrategy(ClusteredMixin, Strategy):
         )
 
         self._check_pretrained()
-        cm: ClusterModel = self.clusters_
-        ids = domain_cluster_ids(cm, domain_train_documents(ws, domain), name=domain.name,
-                                 progress=ws.progress)
+        texts = domain_train_documents(ws, domain)
+        cm, pool_docs, pool_labels = self._clusters_for(
+            ws, self.effective_clusters(len(texts), ws.scale))
+        ids = domain_cluster_ids(cm, texts, name=domain.name, progress=ws.progress)
         hist = cm.histogram(ids)
         offsets = ws.corpus(ws.generic, "train").offsets
-        pool_tokens = offsets[self.pool_docs_ + 1] - offsets[self.pool_docs_]
-        plan = resample_clusters(self.pool_labels_, hist, pool_tokens,
+        pool_tokens = offsets[pool_docs + 1] - offsets[pool_docs]
+        plan = resample_clusters(pool_labels, hist, pool_tokens,
                                  self._pretrain_tokens(ws.scale), seed=self.seed)
         if plan.mean_draws_per_doc > REPEAT_WARNING:
             warnings.warn(
                 f"{self.name} on {domain.name!r}: resampled generic documents repeat "
                 f"{plan.mean_draws_per_doc:.1f} times on average (effective sample size "
-                f"{plan.ess:.0f} of {self.pool_docs_.size} pool documents); use fewer clusters "
+                f"{plan.ess:.0f} of {pool_docs.size} pool documents); use fewer clusters "
                 "(n_clusters) or a larger pool (n_pool_docs)", ClusteringWarning, stacklevel=2)
         return hist, plan
+
+    def resampled_docs(self, plan: Resample) -> np.ndarray:
+        """Generic train positions of the drawn documents of `plan` (from `resample`)."""
+        k = len(plan.resampled_histogram)
+        return self._by_k[k][1].docs[plan.draws]
 
     def specialize(self, domain: Domain, ws: Workspace) -> SpecializedModel:
         """Histogram -> resample -> pretrain the small model (charged to specialization)
         -> early-stopped fine-tune."""
         import torch
 
-        from strategies.machinery.clustering import entropy
+        from strategies.machinery.clustering import domain_train_documents, entropy
 
         self._check_pretrained()
         self._validate()
-        cm: ClusterModel = self.clusters_
         hist, plan = self.resample(domain, ws)
-        pool = self.pool_docs_[plan.draws]
+        cm: ClusterModel = self._by_k[len(hist)][0]
+        pool = self.resampled_docs(plan)
         blocks = ws.corpus(ws.generic, "train").select(pool).blocks(ws.scale.small.n_ctx)
         if len(blocks) == 0:
             raise SpecplanError(f"{self.name}: the resampled generic text holds no full block")
@@ -356,8 +397,13 @@ class ImportanceSamplingStrategy(ClusteredMixin, Strategy):
                f"-{ws.n_domain_tokens}")
         model, record = ws.pretrain_lm(ws.scale.small, torch.from_numpy(blocks).long(), key=key,
                                        n_tokens=tokens, desc=f"{self.name}:{domain.name} pretrain")
+        n_pool = int(self._by_k[cm.k][1].docs.size)
         info = {
             "n_clusters": cm.k,
+            "n_clusters_requested": self._n_clusters(ws.scale),
+            "n_domain_docs": len(domain_train_documents(ws, domain)),
+            "n_pool_docs": n_pool,
+            "pool_share_of_generic": n_pool / max(1, int(self.pretrained_["n_generic_docs"])),
             "cluster_histogram": hist.tolist(),
             "cluster_entropy": entropy(hist),  # nats (the paper's Table 10)
             "top_cluster_share": float(hist.max()),  # the paper's Table 9

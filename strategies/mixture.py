@@ -4,11 +4,12 @@ pretrain one small model per cluster **only on that cluster's documents**; for a
 pick one expert and fine-tune it. The served model is that single small model.
 
 - Token budget: `n_pretrain_tokens` is the **total** over experts (default: the scale's
-  `pretrain_tokens`, i.e. the same pretraining compute as `small`), split across experts in
-  proportion to their cluster's tokens (`token_split="proportional"`: every expert makes the
-  same number of passes over its cluster, none overfits first) or equally
-  (`token_split="equal"`: the paper's setup, one expert per GPU for the same number of steps,
-  Table 8). Every expert gets at least one optimizer step.
+  `pretrain_tokens`, i.e. the same pretraining compute as `small`), split across experts
+  equally by default (`token_split="equal"`: the paper's setup, one expert per GPU for the
+  same number of steps, Table 8) or in proportion to their cluster's tokens
+  (`token_split="proportional"`: every expert makes the same number of passes over its
+  cluster, none overfits first). Every expert gets at least one optimizer step; the steps
+  each expert ran are reported (`info["expert_steps"]`).
 - Each expert is its own cached artifact (its key names the clustering and the expert), so
   experts are independent, resumable jobs; `n_jobs > 1` trains them in parallel processes.
 - Selection (paper Table 5, 64 experts, 1M tokens: 17.32 / 17.05 / 16.98 PPL): the expert of
@@ -155,7 +156,10 @@ class MixtureStrategy(ClusteredMixin, Strategy):
         n_pool_docs: generic train documents assigned to the clusters for the experts to
             train on (default: enough to hold twice `n_pretrain_tokens`,
             `clustering.pool_indices`, so no expert repeats a small cluster many times).
-        token_split: ``proportional`` (to the cluster's tokens) or ``equal``.
+        token_split: ``equal`` (default: every expert gets the same tokens, hence the
+            same optimizer steps, as in the paper, §2.3) or ``proportional`` (to the
+            cluster's tokens). The steps each expert ran are reported
+            (``info["expert_steps"]``).
         selection: ``most_frequent`` (default), ``best_loss`` or ``finetune_all``.
         n_jobs: experts trained in parallel processes (spawn); 1 trains them in turn.
         finetune_lr: fine-tuning learning rate (default: the scale's).
@@ -205,7 +209,7 @@ class MixtureStrategy(ClusteredMixin, Strategy):
 
     def __init__(self, *, scale: str | Scale = "tiny", seed: int = 0,
                  n_experts: int | None = None, n_pretrain_tokens: int | None = None,
-                 n_pool_docs: int | None = None, token_split: str = "proportional",
+                 n_pool_docs: int | None = None, token_split: str = "equal",
                  selection: str = "most_frequent", n_jobs: int = 1,
                  finetune_lr: float | None = None) -> None:
         self.scale = scale
@@ -357,6 +361,9 @@ class MixtureStrategy(ClusteredMixin, Strategy):
             "selection": self.selection, "n_experts": k, "cluster_histogram": hist.tolist(),
             "cluster_entropy": entropy(hist), "top_cluster_share": float(hist.max()),
             "top_cluster": int(hist.argmax()), "clusters_key": self.clusters_.key,
+            "token_split": self.token_split,
+            "expert_steps": [int(e["steps"]) for e in self.pretrained_["record"]["experts"]],
+            "expert_tokens": [int(e["tokens"]) for e in self.pretrained_["record"]["experts"]],
         }
         common: dict[str, Any] = {"pretraining_flops": pre,
                                   "pretraining_params": k * spec.n_params,

@@ -41,10 +41,12 @@ COMMANDS: dict[str, str] = {
     "sweep": "planner.cli.commands.sweep",
     "report": "planner.cli.commands.report",
     "runs": "planner.cli.commands.runs",
+    "study": "planner.cli.commands.study",
     "worker": "planner.cli.commands.worker",
 }
 
 HELP: dict[str, str] = {
+    "study": "the paper's orderings claim by claim at small scale, 3 seeds (tiny scale)",
     "demo": "run every strategy on biomedical, legal and news at demo scale, recommend, report",
     "domains": "list domains and sources with documents, tokens, licence and provenance",
     "strategies": "list the specialization strategies and how each is charged",

@@ -99,10 +99,28 @@ def measure(strategy: Any, domain: Any, ws: Any, *, root: Path, run_key: str,
         "external_usd": model.cost.external_usd,
         "test_ppl": result.perplexity, "test_nll": result.nll, "test_tokens": result.n_tokens,
         "test_ppl_before_finetune": model.info.get("test_ppl_before_finetune"),
+        # the fine-tune (issue 12): its validation curve, steps run, best step, and whether
+        # it converged (False when the best step is the last: the cap ended it)
+        "curve": model.info.get("finetune_curve"),
+        "steps": model.info.get("finetune_steps"),
+        "best_step": model.info.get("finetune_best_step"),
+        "converged": model.info.get("finetune_converged"),
         "wall_s": wall, "model_path": str(model_path),
         "datetime": time.strftime("%Y-%m-%dT%H:%M:%S"), "versions": versions(),
         "info": model.info, "data": domain.card(),
     }
+
+
+def finetune_summary(record: dict[str, Any]) -> str:
+    """How the run's fine-tune ended, in words: ``fine-tune converged at step 96 of 112``,
+    ``fine-tune NOT converged (best step = last step 32)``; ``no fine-tune record`` for runs
+    stored before fine-tunes were recorded."""
+    steps, best, converged = record.get("steps"), record.get("best_step"), record.get("converged")
+    if steps is None or best is None or converged is None:
+        return "no fine-tune record"
+    if converged:
+        return f"fine-tune converged at step {int(best)} of {int(steps)}"
+    return f"fine-tune NOT converged (best step = last step {int(steps)})"
 
 
 def _share_kept_weights(model_path: Path, info: dict[str, Any], ws: Any) -> None:

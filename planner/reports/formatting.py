@@ -108,6 +108,8 @@ TABLE_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("scale", "scale", ""), ("rank", "rank", ""), ("strategy", "strategy", ""),
         ("paper_name", "paper", ""), ("n_domains", "domains", "int"),
         ("macro_ppl", "macro ppl", "ppl"),
+        ("macro_ppl_min", "min over seeds", "ppl"), ("macro_ppl_max", "max over seeds", "ppl"),
+        ("n_seeds", "seeds", "int"), ("within_noise", "within noise of #1", ""),
         ("macro_ppl_before_finetune", "before fine-tuning", "ppl"),
         ("pretraining_flops", "pretraining FLOPs", "flops"),
         ("specialization_flops", "specialization FLOPs / domain", "flops"),
@@ -115,7 +117,10 @@ TABLE_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("wall_s", "wall s", "s")],
     "runs": [
         ("scale", "scale", ""), ("strategy", "strategy", ""), ("domain", "domain", ""),
-        ("test_ppl", "test ppl", "ppl"), ("test_ppl_before_finetune", "before ft", "ppl"),
+        ("test_ppl", "test ppl", "ppl"), ("test_ppl_min", "min", "ppl"),
+        ("test_ppl_max", "max", "ppl"), ("seeds", "seeds", ""),
+        ("converged", "converged", ""),
+        ("test_ppl_before_finetune", "before ft", "ppl"),
         ("finetune_gain_pct", "ft gain", "pct"),
         ("pretraining_flops", "pretraining FLOPs", "flops"),
         ("specialization_flops", "specialization FLOPs", "flops"),
@@ -132,6 +137,10 @@ TABLE_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("measured", "measured", "ppl"), ("predicted", "predicted", "ppl"),
         ("low", "low", "ppl"), ("high", "high", "ppl"), ("in_band", "in band", ""),
         ("error_pct", "error", "pct"), ("method", "method", "")],
+    "claims": [
+        ("claim", "claim", ""), ("paper", "paper", ""),
+        ("measured", "measured: mean [min-max] over seeds", ""), ("verdict", "verdict", ""),
+        ("seeds", "seeds", "")],
     "provenance": [
         ("domain", "domain", ""), ("source", "source", ""), ("licence", "licence", ""),
         ("documents", "documents (train / valid / test)", ""),

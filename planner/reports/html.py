@@ -39,6 +39,7 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("runs", "Measured runs", ("runs_", "measured_costs_"), ("summary", "runs")),
     ("clusters", "Domain clusters", ("clusters",), ("clusters",)),
     ("model_check", "Performance model check", ("model_check",), ("measured_vs_predicted",)),
+    ("claims", "The paper's orderings at this scale (specplan study)", (), ("claims",)),
     ("provenance", "Data provenance", (), ("provenance",)),
 )
 
@@ -86,7 +87,7 @@ def _table(frame: pd.DataFrame | None, name: str, *, limit: int | None = None,
 
 def _section_table(report: Report, name: str) -> HtmlTable | None:
     frame = getattr(report, name)
-    if name in ("clusters", "summary", "runs") and not len(frame):
+    if name in ("clusters", "summary", "runs", "claims") and not len(frame):
         return None  # the section says so in words
     if name != "measured_vs_predicted" or not len(frame):
         return _table(frame, name)
@@ -104,7 +105,8 @@ def _figure(spec: FigureSpec) -> dict[str, str]:
 
 def _sections(report: Report) -> list[HtmlSection]:
     figs = {f.key: f for f in figures_module.figures(report)}
-    empty = {"runs": not len(report.runs), "clusters": not len(report.clusters)}
+    empty = {"runs": not len(report.runs), "clusters": not len(report.clusters),
+             "claims": not len(report.claims)}
     out = []
     for key, title, fig_keys, tables in SECTIONS:
         section = HtmlSection(key=key, title=title, empty=empty.get(key, False))

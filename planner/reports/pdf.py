@@ -97,8 +97,11 @@ def write_pdf(report: Report, path: str | Path) -> Path:
                         ("Domain clusters", "clusters"),
                         ("Performance model check (your runs, leave-one-out)",
                          "measured_vs_predicted"),
+                        ("The paper's orderings at this scale (specplan study)", "claims"),
                         ("Data provenance", "provenance")):
         frame = getattr(report, name)
+        if name == "claims" and not len(frame):
+            continue
         if name == "measured_vs_predicted" and len(frame):
             frame = frame[frame["source"] == "your runs"]
         pages += _text_pages(title, _text_table(frame, name), wrap=False)

@@ -61,6 +61,8 @@ class Report:
         runs, summary, recommendation_frame, decision_map, budget_curves, domain_costs,
         measured_domain_costs, clusters, cluster_histograms, measured_vs_predicted,
         provenance: the frames (see the module docstring).
+        claims: `specplan study`'s claim table (claim, paper, measured, verdict, seeds);
+            empty unless the study built the report.
         notes: warnings in plain words (diffuse domains, budgets that do not fit, ...).
         recommendation_text: the recommendation as `specplan recommend` prints it.
     """
@@ -83,6 +85,8 @@ class Report:
     provenance: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     recommendation_text: str = ""
+    # the paper's orderings claim by claim (`planner.experiments.study.claims_frame`)
+    claims: pd.DataFrame = field(default_factory=pd.DataFrame)
     decision_map_domains: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def frames(self) -> dict[str, pd.DataFrame]:

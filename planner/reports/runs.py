@@ -25,7 +25,11 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per scale x strategy x domain: measured perplexity and cost per bucket.
 
     Repeated runs (seeds) are averaged: perplexity as exp(mean NLL), FLOPs and wall time as
-    means. ``finetune_gain_pct`` is how much fine-tuning lowered the test perplexity;
+    means; ``test_ppl_min`` / ``test_ppl_max`` are the spread over the seeds (``seeds``),
+    ``seed_ppl`` maps each seed to its perplexity (mean over its runs), and
+    ``converged`` counts the runs whose fine-tune converged (``"3/3"``; its best step was
+    not its last; empty for runs stored before fine-tunes were recorded).
+    ``finetune_gain_pct`` is how much fine-tuning lowered the test perplexity;
     ``within_cap`` says whether the served model fits the scale's inference cap (the small
     model's parameter count, as in the paper).
 
@@ -33,6 +37,7 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
         runs: the results store's frame (`planner.experiments.store.load_runs`).
     """
     cols = ["scale", "strategy", "paper_name", "domain", "n_runs", "test_ppl",
+            "test_ppl_min", "test_ppl_max", "seeds", "seed_ppl", "converged",
             "test_ppl_before_finetune", "finetune_gain_pct", "pretraining_flops",
             "specialization_flops", "inference_params", "pretraining_params",
             "inference_flops_per_token", "within_cap", "wall_s"]
@@ -55,9 +60,20 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
         after = float(np.exp(g["_nll"].mean()))
         before = float(np.exp(g["_nll_before"].mean())) if g["_nll_before"].notna().any() \
             else float("nan")
+        seeds = pd.to_numeric(g["seed"], errors="coerce") if "seed" in g else None
+        per_seed = (g.assign(_seed=seeds).groupby("_seed")["_nll"].mean()
+                    if seeds is not None and seeds.notna().all() else g["_nll"])
+        seed_ppl = ({int(k): float(np.exp(v)) for k, v in per_seed.items()}
+                    if seeds is not None and seeds.notna().all() else {})
+        conv = g["converged"].dropna() if "converged" in g else pd.Series(dtype=object)
         rows.append({
             "scale": scale, "strategy": strategy, "paper_name": paper_name(strategy),
             "domain": domain, "n_runs": len(g), "test_ppl": after,
+            "test_ppl_min": float(np.exp(per_seed.min())),
+            "test_ppl_max": float(np.exp(per_seed.max())),
+            "seeds": ",".join(str(k) for k in sorted(seed_ppl)),
+            "seed_ppl": seed_ppl,
+            "converged": (f"{int(conv.astype(bool).sum())}/{len(g)}" if len(conv) else ""),
             "test_ppl_before_finetune": before,
             "finetune_gain_pct": 100.0 * (before - after) / before if before > 0 else np.nan,
             "pretraining_flops": g["pretraining_flops"].mean(),
@@ -93,9 +109,14 @@ def strategy_summary(table: pd.DataFrame) -> pd.DataFrame:
 
     ``macro_ppl`` = exp(mean over domains of log perplexity): the paper's macro-average
     (§3.2), every domain weighing the same. ``rank`` orders the strategies within the
-    inference cap by it (those over the cap get no rank).
+    inference cap by it (those over the cap get no rank). With several seeds,
+    ``macro_ppl_min`` / ``macro_ppl_max`` are the spread of the per-seed macro-averages
+    (seeds run on every domain; ``n_seeds``), and ``within_noise`` says whether the
+    strategy's min-max interval overlaps the rank-1 strategy's (so their order is not
+    established by these seeds; the rank-1 row itself is left empty).
     """
-    cols = ["scale", "strategy", "paper_name", "n_domains", "macro_ppl",
+    cols = ["scale", "strategy", "paper_name", "n_domains", "macro_ppl", "macro_ppl_min",
+            "macro_ppl_max", "n_seeds", "within_noise",
             "macro_ppl_before_finetune", "pretraining_flops", "specialization_flops",
             "inference_params", "within_cap", "wall_s", "rank"]
     if len(table) == 0:
@@ -103,9 +124,11 @@ def strategy_summary(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (scale, strategy), g in table.groupby(["scale", "strategy"], sort=False):
         before = g["test_ppl_before_finetune"]
+        lo, hi, n_seeds = _macro_spread(g)
         rows.append({
             "scale": scale, "strategy": strategy, "paper_name": paper_name(strategy),
             "n_domains": len(g), "macro_ppl": float(np.exp(np.log(g["test_ppl"]).mean())),
+            "macro_ppl_min": lo, "macro_ppl_max": hi, "n_seeds": n_seeds,
             "macro_ppl_before_finetune": (float(np.exp(np.log(before).mean()))
                                           if before.notna().all() else np.nan),
             # the shared bucket is paid once; the per-domain bucket is a mean over domains
@@ -118,11 +141,33 @@ def strategy_summary(table: pd.DataFrame) -> pd.DataFrame:
         })
     out = pd.DataFrame(rows)
     out["rank"] = pd.array([pd.NA] * len(out), dtype="Int64")
+    out["within_noise"] = pd.array([None] * len(out), dtype=object)
     for scale, g in out.groupby("scale"):
         capped = g[g["within_cap"].fillna(True).astype(bool)].sort_values("macro_ppl")
         for r, idx in enumerate(capped.index, start=1):
             out.loc[idx, "rank"] = r
+        if len(capped) and capped["n_seeds"].iloc[0] > 1:
+            best = capped.iloc[0]
+            for idx in capped.index[1:]:
+                row = out.loc[idx]
+                if row["n_seeds"] > 1:
+                    out.at[idx, "within_noise"] = bool(
+                        row["macro_ppl_min"] <= best["macro_ppl_max"])
     return out[cols].reset_index(drop=True)
+
+
+def _macro_spread(g: pd.DataFrame) -> tuple[float, float, int]:
+    """(min, max, number) of the per-seed macro-averages over the seeds that ran on every
+    domain of `g` (one `runs_table` group); (nan, nan, 0) when no seed ran on all."""
+    maps = [m for m in g["seed_ppl"]] if "seed_ppl" in g else []
+    if not maps or not all(isinstance(m, dict) and m for m in maps):
+        return float("nan"), float("nan"), 0
+    common = set.intersection(*(set(m) for m in maps))
+    if not common:
+        return float("nan"), float("nan"), 0
+    macros = [float(np.exp(np.mean([np.log(m[k]) for m in maps]))) for k in sorted(common)]
+    return min(macros), max(macros), len(macros)
+
 
 
 def measured_domain_costs(table: pd.DataFrame,

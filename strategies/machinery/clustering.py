@@ -378,6 +378,10 @@ def domain_cluster_ids(
 
 
 POOL_TOKEN_FACTOR = 2.0  # default generic pool: twice the tokens a strategy will draw
+# importance sampling's default pool: ten times the tokens it draws, or the whole generic
+# corpus when that is smaller (the paper draws from all of C4; issue 12 measured 42% repeated
+# draws and a 3.4% worse perplexity at `tiny` with a 2x pool)
+IS_POOL_TOKEN_FACTOR = 10.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -419,11 +423,12 @@ def pool_indices(ws: Workspace, n_tokens: float, *, n_docs: int | None = None,
 
 
 def generic_pool(ws: Workspace, model: ClusterModel, n_tokens: float, *,
-                 n_docs: int | None = None) -> GenericPool:
+                 n_docs: int | None = None,
+                 factor: float = POOL_TOKEN_FACTOR) -> GenericPool:
     """Assign a generic pool (`pool_indices`) to `model`'s clusters. The clustered documents
     keep their k-means clusters, so no cluster is left empty; the others are embedded
     (cached) and assigned to the most similar centroid."""
-    docs = pool_indices(ws, n_tokens, n_docs=n_docs)
+    docs = pool_indices(ws, n_tokens, n_docs=n_docs, factor=factor)
     texts = ws.generic.documents("train")
     labels = model.assign([texts[i] for i in docs], progress=ws.progress)  # int64 (n,)
     if model.doc_indices is not None:

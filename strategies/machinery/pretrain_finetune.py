@@ -52,6 +52,10 @@ def finetune_and_package(
 ) -> SpecializedModel:
     """Measure perplexity before, fine-tune with early stopping, package the result.
 
+    `info` records the fine-tune: `finetune_curve` ([step, validation loss] per check),
+    `finetune_steps`, `finetune_best_step` and `finetune_converged` (False when the best
+    step is the last one: the cap, not early stopping, ended a still-improving run).
+
     The specialization bucket is charged what the fine-tune actually spent (steps run,
     including those after the best checkpoint), plus `extra_specialization_flops`
     (e.g. importance-sampled pretraining, teacher forward passes).
@@ -91,6 +95,8 @@ def finetune_and_package(
         "finetune_flops_to_best": result.flops_to_best,
         "finetune_wall_s": result.wall_s,
         "finetune_stopped_early": result.stopped_early,
+        "finetune_converged": result.converged,
+        "finetune_curve": [[int(st), float(loss)] for st, loss in result.valid_history],
         "finetune_resumed_from": result.resumed_from,
         "best_valid_loss": result.best_valid_loss,
         "n_domain_tokens": ws.n_domain_tokens,

@@ -235,3 +235,36 @@ def projected_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Te
     """Next-token loss of each row under its own cluster's expert (the paper's routing)."""
     return model(input_ids=batch["input_ids"], cluster=batch["cluster"],
                  labels=batch["input_ids"]).loss
+
+
+#: Mean KL between experts (nats/token) below which the projected network is reported as
+#: behaving like one dense model: issue 12 measured 0.0006-0.0016 at `tiny`/`demo`, where a
+#: k=1 control did as well. A diagnostic threshold, not a number from the paper.
+DENSE_KL_NATS = 0.01
+
+
+@torch.no_grad()
+def expert_divergence(net: ProjectedGPT2, blocks: torch.Tensor, *,
+                      max_blocks: int = 16) -> dict[str, Any]:
+    """How far the k experts' next-token distributions are apart on `blocks`.
+
+    For every ordered pair (i, j), i != j, KL(p_i || p_j) is averaged over the tokens of
+    the first `max_blocks` rows of `blocks` ((n, T) int64, e.g. a domain's validation
+    blocks); p_c is expert c's softmax (the network run with `expert=E[c]`).
+
+    Returns:
+        {"expert_kl_mean", "expert_kl_max"} in nats/token (0.0 when k = 1),
+        "expert_kl_tokens" (tokens averaged over), and "behaves_as_dense" (mean KL below
+        `DENSE_KL_NATS`: the experts are practically one model).
+    """
+    was_training = net.training
+    net.eval()
+    x = blocks[:max_blocks]
+    logp = [torch.log_softmax(net(input_ids=x, expert=net.E[c]).logits.float(), dim=-1)
+            for c in range(net.n_clusters)]  # k x (B, T, V)
+    kls = [float((logp[i].exp() * (logp[i] - logp[j])).sum(-1).mean())
+           for i in range(len(logp)) for j in range(len(logp)) if i != j]
+    net.train(was_training)
+    mean = sum(kls) / len(kls) if kls else 0.0
+    return {"expert_kl_mean": mean, "expert_kl_max": max(kls, default=0.0),
+            "expert_kl_tokens": int(x.numel()), "behaves_as_dense": mean < DENSE_KL_NATS}

@@ -64,6 +64,21 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
+    """What one training run did.
+
+    Attributes:
+        steps: optimizer steps run; tokens / flops: processed and spent over all of them.
+        best_step: the step whose weights were kept (the last step without early stopping).
+        best_valid_loss: validation loss at `best_step` (nats/token; None without
+            validation).
+        flops_to_best: FLOPs up to `best_step` (the paper's fine-tuning cost, App. C).
+        stopped_early: early stopping ended the run (before the step cap).
+        valid_history: the fine-tune curve, (step, validation loss) per check.
+        converged: the validation loss reached its minimum before the last step, so the
+            kept weights are a validated optimum. False when the best step is the last one
+            (the cap ended a still-improving run) or when nothing was validated.
+    """
+
     steps: int
     tokens: int
     flops: float
@@ -75,6 +90,12 @@ class TrainResult:
     resumed_from: int | None = None
     valid_history: list[tuple[int, float]] = field(default_factory=list)
     precision: str = "fp32"
+    converged: bool = False
+
+    @property
+    def curve(self) -> list[tuple[int, float]]:
+        """The validation curve: (step, mean validation loss in nats/token) per check."""
+        return list(self.valid_history)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -339,9 +360,11 @@ def train(
     if ckpt is not None and ckpt.exists():
         _rmtree(ckpt)  # the caller saves the finished artifact; the checkpoint is spent
     per_step = cfg.flops_per_token * tokens_per_step
+    converged = bool(early and history and best_step < step)
     return TrainResult(
         steps=step, tokens=step * tokens_per_step, flops=step * per_step,
         best_step=best_step, best_valid_loss=None if not early else best_loss,
         flops_to_best=best_step * per_step, stopped_early=stopped_early, wall_s=wall,
         resumed_from=resumed_from, valid_history=history, precision=precision,
+        converged=converged,
     )

@@ -3,7 +3,7 @@ the training loop with caching and resume, and evaluation.
 
 One `Workspace` serves every strategy and domain of a run, so the tokenizer, the
 tokenized corpora and the pretraining artifacts are built once and reused. Artifacts
-live under `root/artifacts/<scale>/<key>/`; a finished artifact (its `result.json`
+live under `root/artifacts/<scale>/seed-<seed>/<key>/`; a finished artifact (its `result.json`
 exists) is loaded, never retrained; an unfinished one resumes from its checkpoint. The
 pretrained models are artifacts, and so are the fine-tunes that more than one strategy
 needs (`finetune_artifact`: the large model fine-tuned on a domain is both the `large`
@@ -131,7 +131,12 @@ class Workspace:
 
     # ------------------------------------------------------------------ artifacts
     def artifact_dir(self, key: str) -> Path:
-        path = self.root / "artifacts" / self.scale.name / key
+        """The folder of the artifact `key`: ``root/artifacts/<scale>/seed-<seed>/<key>``.
+
+        The workspace seed (model init and batch order of everything trained here) is part
+        of every artifact's address, so a run with seed 1 never loads seed 0's weights,
+        whatever the strategy's own parameters say."""
+        path = self.root / "artifacts" / self.scale.name / f"seed-{self.seed}" / key
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -238,8 +243,11 @@ class Workspace:
     ) -> TrainResult:
         """Early-stopped fine-tuning on the domain's training split (in place).
 
-        Stops after `patience` validation checks without improvement, or after
-        `max_epochs` passes (default: the scale's), and restores the best weights.
+        Stops after `patience` validation checks without improvement, or at the cap of
+        `max_epochs` passes (default: the scale's `finetune_max_epochs`, set high enough
+        that early stopping, not the cap, ends a fine-tune), and restores the best
+        weights. The returned `TrainResult` carries the fine-tune curve (`valid_history`),
+        `best_step`, `steps` and `converged` (False when the best step is the last one).
         Resumes from a checkpoint under `key` if a previous run was killed.
         """
         from strategies.machinery.training import train

@@ -19,7 +19,7 @@ def _args(tmp: Path, root: Path, *extra: str) -> list[str]:
     return ["demo", "--quick", "--domains", "news",
             "--storage", f"sqlite:///{tmp / 'runs.db'}", "--root", str(root),
             "--out", str(tmp / "report"), "--format", "html", "--grid", "2", "--quiet",
-            *extra]
+            "--seeds", "0", *extra]
 
 
 def test_demo_runs_stores_recommends_reports_then_reuses(
@@ -111,7 +111,8 @@ def test_a_failing_strategy_keeps_the_others(tmp_path: Path, monkeypatch: pytest
     storage = f"sqlite:///{tmp_path / 'runs.db'}"
     result = run_demo(DemoConfig(scale="tiny", strategies=["small", "small_nopt"],
                                  domains=["news"], storage=storage, root=tmp_path / "root",
-                                 out=None, progress=False, grid_points=2, workers=1),
+                                 out=None, progress=False, grid_points=2, workers=1,
+                                 seeds=(0,)),
                       echo=lines.append)
     assert [r["strategy"] for r in result.records] == ["small_nopt"]
     assert len(result.failures) == 1 and "simulated crash" in result.failures[0]

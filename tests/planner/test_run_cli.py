@@ -86,7 +86,7 @@ def test_corrupt_checkpoint_is_one_clear_line(capsys, tmp_path, torch_threads) -
     from strategies.small import SmallStrategy
 
     key = SmallStrategy(scale="tiny").pretrain_key()
-    ckpt = tmp_path / "artifacts" / "tiny" / key / "checkpoint"
+    ckpt = tmp_path / "artifacts" / "tiny" / "seed-0" / key / "checkpoint"
     ckpt.mkdir(parents=True)
     (ckpt / "state.json").write_text('{"step": 3')  # truncated
     (ckpt / "model.safetensors").write_bytes(b"\x00" * 10)
@@ -98,7 +98,7 @@ def test_corrupt_checkpoint_is_one_clear_line(capsys, tmp_path, torch_threads) -
 
 
 def _checkpoints(root: Path) -> list[Path]:
-    return list(root.glob("artifacts/tiny/*/checkpoint/state.json"))
+    return list(root.glob("artifacts/tiny/seed-*/*/checkpoint/state.json"))
 
 
 def test_sigkill_then_resume_then_reuse(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -163,6 +163,6 @@ def test_large_run_shares_its_kept_weights_on_disk(capsys, tmp_path, tiny_ws) ->
     assert rc == 0, err
     rec = load_runs(f"sqlite:///{tmp_path}/s.db").iloc[0]
     saved = Path(rec["model_path"]) / "model.safetensors"
-    kept = root / "artifacts" / "tiny" / rec["info"]["finetune_artifact"]
+    kept = root / "artifacts" / "tiny" / "seed-0" / rec["info"]["finetune_artifact"]
     assert saved.samefile(kept / "model.safetensors") and saved.stat().st_nlink == 2
     assert GPT2LMHeadModel.from_pretrained(rec["model_path"]).num_parameters() > 0

@@ -47,6 +47,29 @@ def net() -> ProjectedGPT2:
 
 
 # ---------------------------------------------------------------------------- the model
+def test_expert_divergence_is_the_mean_pairwise_kl(net: ProjectedGPT2) -> None:
+    """KL between the instantiated experts, computed directly, matches; equal expert rows
+    give 0 and are reported as one dense model."""
+    from strategies.machinery.projected import expert_divergence
+
+    ids = torch.randint(0, SPEC.vocab_size, (4, SPEC.n_ctx),
+                        generator=torch.Generator().manual_seed(2))
+    out = expert_divergence(net, ids)
+    with torch.no_grad():
+        logp = [torch.log_softmax(net.instantiate(net.E[c].detach())(input_ids=ids).logits,
+                                  -1) for c in range(3)]
+    kls = [float((logp[i].exp() * (logp[i] - logp[j])).sum(-1).mean())
+           for i in range(3) for j in range(3) if i != j]
+    assert out["expert_kl_mean"] == pytest.approx(np.mean(kls), rel=1e-4)
+    assert out["expert_kl_max"] == pytest.approx(max(kls), rel=1e-4)
+    assert out["expert_kl_mean"] > 0 and out["expert_kl_tokens"] == ids.numel()
+    with torch.no_grad():
+        net.E[:] = net.E[0]  # every cluster the same expert
+    same = expert_divergence(net, ids)
+    assert same["expert_kl_mean"] == pytest.approx(0.0, abs=1e-6)
+    assert same["behaves_as_dense"] is True
+
+
 def test_instantiated_expert_reproduces_projected_logits(net: ProjectedGPT2) -> None:
     ids = torch.randint(0, SPEC.vocab_size, (6, SPEC.n_ctx), generator=torch.Generator()
                         .manual_seed(1))

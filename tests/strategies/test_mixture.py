@@ -127,10 +127,11 @@ def test_each_expert_is_pretrained_only_on_its_cluster(micro_ws: Any, pretrained
     texts = micro_ws.generic.documents("train")
     assert np.mean(cm.assign([texts[i] for i in pool.docs]) == pool.labels) > 0.95
     assert set(cm.doc_indices) <= set(pool.docs)
-    # the total budget is split in proportion to the clusters' tokens
+    # the total budget is split equally (the paper's equal steps per expert)
     assert sum(c["n_tokens"] for c in calls) == pytest.approx(micro_ws.scale.pretrain_tokens,
                                                               abs=2)
     record = s.pretrained_["record"]
+    assert len({e["steps"] for e in record["experts"]}) == 1
     assert record["flops"] == pytest.approx(sum(e["flops"] for e in record["experts"]))
     assert [e["n_blocks"] for e in record["experts"]] == [len(c["data"]) for c in calls]
 
@@ -151,7 +152,10 @@ def test_specialize_with_each_selection_rule(micro_ws: Any, pretrained: Any) -> 
     assert out["best_loss"].info["expert"] == int(np.argmin(losses))
     ft_losses = out["finetune_all"].info["expert_finetuned_valid_losses"]
     assert len(ft_losses) == k and out["finetune_all"].info["expert"] == int(np.argmin(ft_losses))
+    steps = [e["steps"] for e in base.pretrained_["record"]["experts"]]
     for m in out.values():
+        assert m.info["expert_steps"] == steps
+        assert m.info["token_split"] == "equal"
         assert m.n_params == spec.n_params  # one small model is served
         assert m.cost.pretraining_params == k * spec.n_params
         assert m.cost.pretraining_flops == pytest.approx(base.pretrained_["record"]["flops"])

@@ -28,7 +28,7 @@ from planner.cli.commands.worker import add_fault_options, fault_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from planner.experiments.demo import DEFAULT_DOMAINS, DEFAULT_OUT, DEFAULT_ROOT
+    from planner.experiments.demo import DEFAULT_DOMAINS, DEFAULT_OUT, DEFAULT_ROOT, DemoConfig
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n\n", 1)[1]
@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-report", action="store_true", help="skip the report")
     parser.add_argument("--root", default=DEFAULT_ROOT, metavar="DIR",
                         help="artifacts, checkpoints and models (default: .specplan/)")
-    add_seeds(parser)
+    add_seeds(parser, default=tuple(DemoConfig.seeds))
     parser.add_argument("--threads", type=count_arg("--threads", minimum=0, maximum=4096),
                         default=1, metavar="N",
                         help="torch threads for training (default 1: fastest for the "

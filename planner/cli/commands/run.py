@@ -58,11 +58,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(records)
         return 0 if len(records) == len(plan.seeds) else 1
+    from planner.experiments.runner import finetune_summary
+
     for r in records:
         before = fmt_number(r["test_ppl_before_finetune"])
         seed = f", seed {r['seed']}" if r["seed"] else ""
         print(f"{r['strategy']} on {r['domain']} ({r['scale']}{seed}): test "
               f"perplexity {r['test_ppl']:.2f} (before fine-tuning: {before}); "
+              f"{finetune_summary(r)}; "
               f"pretraining {fmt_number(r['pretraining_flops'], 'eng')} FLOPs, specialization "
               f"{fmt_number(r['specialization_flops'], 'eng')} FLOPs, "
               f"{r['inference_params']:,} params; model saved to {r['model_path']}")

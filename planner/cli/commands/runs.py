@@ -50,6 +50,13 @@ def select_runs(runs: Any, *, scales: list[str] | None = None,
     return keep.reset_index(drop=True)
 
 
+def _converged(value: Any) -> str:
+    """``yes`` / ``NO`` (the fine-tune's best step was its last) / ``-`` (not recorded)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    return "yes" if bool(value) else "NO"
+
+
 def format_runs(runs: Any) -> str:
     """The runs as a text table, oldest first."""
     from planner.reports.fonts import pad, shorten
@@ -58,8 +65,9 @@ def format_runs(runs: Any) -> str:
         return "no stored runs"
     order = runs.sort_values("datetime", na_position="first", kind="stable")
     head = (f"{'when':<19}  {'scale':<6} {'strategy':<23} {'domain':<16} {'seed':>4} "
-            f"{'test ppl':>9} {'before ft':>9} {'pretrain FLOPs':>14} {'spec FLOPs':>10} "
-            f"{'params':>8} {'wall s':>7}  {'run key':<16} {'tries':>5}  worker")
+            f"{'test ppl':>9} {'before ft':>9} {'conv':>4} {'pretrain FLOPs':>14} "
+            f"{'spec FLOPs':>10} {'params':>8} {'wall s':>7}  {'run key':<16} {'tries':>5}  "
+            "worker")
     lines = [head, "-" * len(head)]
 
     def num(value: Any, spec: str) -> str:
@@ -73,6 +81,7 @@ def format_runs(runs: Any) -> str:
             f"{str(r.get('strategy')):<23} {domain} {num(r.get('seed'), '.0f'):>4} "
             f"{num(r.get('test_ppl'), '.2f'):>9} "
             f"{num(r.get('test_ppl_before_finetune'), '.2f'):>9} "
+            f"{_converged(r.get('converged')):>4} "
             f"{num(r.get('pretraining_flops'), 'eng'):>14} "
             f"{num(r.get('specialization_flops'), 'eng'):>10} "
             f"{num(r.get('inference_params'), ',.0f'):>8} {num(r.get('wall_s'), '.0f'):>7}  "
