@@ -92,7 +92,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
+    if os.environ.get("RANK", "0") != "0":  # under torchrun / accelerate launch: rank 0 reports
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     try:
+        if getattr(args, "processes", None) is not None:
+            from planner.cli.launch import parse_processes, relaunch
+
+            n = parse_processes(args.processes)
+            if n > 1 and "WORLD_SIZE" not in os.environ:
+                return relaunch(argv, n)
         return int(args._run(args) or 0)
     except SpecplanError as err:
         print(f"specplan {args.command}: error: {err}", file=sys.stderr)

@@ -67,11 +67,13 @@ def run_one(strategy: Any, domain: Any, ws: Any, *, study: Any, root: Path,
             force: bool = False) -> dict[str, Any]:
     """Run (or fetch) one strategy on one domain; returns the stored record."""
     from planner.experiments.store import add_run, find_run
+    from strategies.machinery import distributed as dist
 
+    main = dist.is_main_process()  # under accelerate launch / torchrun: only it writes
     scale = ws.scale.name
     key = run_key(strategy, domain, scale, ws.n_domain_tokens, ws.seed)
     if not force:
-        done = find_run(study, key)
+        done = dist.broadcast(find_run(study, key) if main else None)
         if done is not None:
             _log(f"[{strategy.name} / {domain.name}] finished run {key} reused "
                  f"(test ppl {done['test_ppl']:.2f})", ws.progress)
@@ -82,8 +84,9 @@ def run_one(strategy: Any, domain: Any, ws: Any, *, study: Any, root: Path,
     result = strategy.evaluate(model, domain, ws)
     wall = time.perf_counter() - t0
     model_path = root / "models" / key
-    model.save(model_path, tokenizer=ws.tokenizer)
-    _share_kept_weights(model_path, model.info, ws)
+    if main:
+        model.save(model_path, tokenizer=ws.tokenizer)
+        _share_kept_weights(model_path, model.info, ws)
     record = {
         "run_key": key, "strategy": strategy.name, "paper_name": strategy.paper_name,
         "domain": domain.name, "source": getattr(domain, "source", ""), "scale": scale,
@@ -101,7 +104,8 @@ def run_one(strategy: Any, domain: Any, ws: Any, *, study: Any, root: Path,
         "datetime": time.strftime("%Y-%m-%dT%H:%M:%S"), "versions": versions(),
         "info": model.info, "data": domain.card(),
     }
-    add_run(study, record)
+    if main:
+        add_run(study, record)
     _log(f"[{strategy.name} / {domain.name}] test ppl {result.perplexity:.2f} "
          f"(before fine-tuning {record['test_ppl_before_finetune'] or float('nan'):.2f}), "
          f"{wall:.0f} s, stored as {key}", ws.progress)
@@ -163,16 +167,17 @@ def run_plan(plan: RunPlan) -> list[dict[str, Any]]:
     runs are stored as they finish."""
     from domains import get_domain
     from planner.experiments.store import open_study
+    from strategies.machinery import distributed as dist
     from strategies.machinery.workspace import Workspace
     from strategies.registry import create_strategy
 
-    study = open_study(plan.storage)
+    study = open_study(plan.storage) if dist.is_main_process() else None
     configure_threads(plan.scale)
     if not plan.progress:
         quiet_transformers()
     root = Path(plan.root) if plan.root is not None else Path(".specplan")
     ws = Workspace(plan.scale, root=root, seed=plan.seed, n_domain_tokens=plan.n_domain_tokens,
-                   progress=plan.progress)
+                   progress=plan.progress and dist.is_main_process())
     domains = [get_domain(d) for d in plan.domains]
     strategies = [create_strategy(name, **{"scale": plan.scale, "seed": plan.seed,
                                            **plan.params.get(name, {})})

@@ -422,8 +422,20 @@ def generic_pool(ws: Workspace, model: ClusterModel, n_tokens: float, *,
                  n_docs: int | None = None) -> GenericPool:
     """Assign a generic pool (`pool_indices`) to `model`'s clusters. The clustered documents
     keep their k-means clusters, so no cluster is left empty; the others are embedded
-    (cached) and assigned to the most similar centroid."""
+    (cached) and assigned to the most similar centroid.
+
+    The assignments are stored beside the generic corpus's token files
+    (`assignments_path`, keyed by the clustering and the pool) and read back from there:
+    importance sampling and the mixture's experts draw their documents from that file."""
+    from domains.tokenizer import token_folder
+
     docs = pool_indices(ws, n_tokens, n_docs=n_docs)
+    ws.corpus(ws.generic, "train")  # the token files exist
+    base = assignments_path(token_folder(ws.generic, "train", ws.tokenizer), model)
+    path = base.with_name(f"{base.stem}-pool{stable_hash(docs.tolist())[:12]}.npy")
+    stored = load_assignments(path)
+    if stored is not None and np.array_equal(stored[0], docs):
+        return GenericPool(docs=np.asarray(stored[0]), labels=np.asarray(stored[1]))
     texts = ws.generic.documents("train")
     labels = model.assign([texts[i] for i in docs], progress=ws.progress)  # int64 (n,)
     if model.doc_indices is not None:
@@ -431,7 +443,11 @@ def generic_pool(ws: Workspace, model: ClusterModel, n_tokens: float, *,
         pos = np.minimum(np.searchsorted(docs, fitted), docs.size - 1)
         inside = docs[pos] == fitted  # all of them unless n_docs is small
         labels[pos[inside]] = model.labels[inside]
-    return GenericPool(docs=docs, labels=labels)
+    save_assignments(path, docs, labels)
+    stored = load_assignments(path)
+    if stored is None:
+        raise SpecplanError(f"{path}: cluster assignments written but unreadable")
+    return GenericPool(docs=np.asarray(stored[0]), labels=np.asarray(stored[1]))
 
 
 def cluster_blocks(ws: Workspace, model: ClusterModel, cluster: int,
@@ -489,3 +505,81 @@ def domain_cluster_table(
             ids = model.assign(texts, progress=progress)
         out.append({"k": model.k, **cluster_stats(ids, model.k)})
     return out
+
+
+# ---------------------------------------------------------------------------- at scale
+MINIBATCH_ABOVE = 50_000  # documents: above this, fit_clusters uses mini-batch k-means
+MINIBATCH_SIZE = 4096  # rows per MiniBatchKMeans step (sklearn's default is 1024)
+ASSIGN_CHUNK = 65_536  # rows assigned per pass over a memory-mapped array
+
+
+def minibatch_kmeans(emb: np.ndarray, k: int, *, seed: int = 0, batch_size: int = MINIBATCH_SIZE,
+                     n_epochs: int = 2, n_init: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """k-means for millions of (n, d) float32 rows, streamed from a memory map.
+
+    scikit-learn's `MiniBatchKMeans` (Sculley 2010): k-means++ on `n_init` seeded samples of
+    ``3 * batch_size`` rows (the best inertia kept), then `partial_fit` over contiguous
+    chunks of `batch_size` rows in a seeded order of chunks, `n_epochs` passes; only one
+    chunk is in RAM at a time. Centroids are then normalised (spherical: the embeddings are
+    unit vectors, assignment is by cosine, as in `kmeans`), and every row is assigned in
+    chunks of `ASSIGN_CHUNK`.
+
+    Returns:
+        (centroids float32 (k, d) unit norm, labels int64 (n,)).
+
+    Raises:
+        SpecplanError: `k` < 1 or more clusters than rows.
+    """
+    from sklearn.cluster import MiniBatchKMeans
+
+    n = int(emb.shape[0])
+    check_n_clusters(k, n)
+    rng = np.random.default_rng(seed)
+    init_rows = np.sort(rng.choice(n, size=min(n, max(3 * batch_size, 3 * k)), replace=False))
+    km = MiniBatchKMeans(n_clusters=int(k), batch_size=batch_size, random_state=seed,
+                         n_init=n_init, init="k-means++", compute_labels=False)
+    km.partial_fit(np.asarray(emb[init_rows], dtype=np.float32))  # seeds the centroids
+    starts = np.arange(0, n, batch_size)
+    for _ in range(n_epochs):
+        for s in rng.permutation(starts):
+            km.partial_fit(np.asarray(emb[s : s + batch_size], dtype=np.float32))
+    c = km.cluster_centers_.astype(np.float32)
+    c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+    return c, assign_chunked(emb, c)
+
+
+def assign_chunked(emb: np.ndarray, centroids: np.ndarray,
+                   chunk: int = ASSIGN_CHUNK) -> np.ndarray:
+    """Most similar centroid (cosine) of every row of a possibly memory-mapped (n, d)
+    array, `chunk` rows at a time: int64 (n,)."""
+    n = int(emb.shape[0])
+    out = np.empty(n, dtype=np.int64)
+    for s in range(0, n, chunk):
+        out[s : s + chunk] = (np.asarray(emb[s : s + chunk], np.float32) @ centroids.T).argmax(1)
+    return out
+
+
+def assignments_path(token_folder: Path, model: ClusterModel) -> Path:
+    """Where the cluster of every document of a token-files folder is stored under `model`:
+    beside the token files, named by the clustering's key."""
+    return Path(token_folder) / f"clusters-{model.key or 'unkeyed'}-k{model.k}.npy"
+
+
+def save_assignments(path: Path, docs: np.ndarray, labels: np.ndarray) -> None:
+    """Store (document positions, clusters) as one int64 (2, n) ``.npy`` (atomic write)."""
+    table = np.stack([np.asarray(docs, np.int64), np.asarray(labels, np.int64)])
+    buf = io.BytesIO()
+    np.save(buf, table, allow_pickle=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_assignments(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """(document positions, clusters) stored by `save_assignments`, memory-mapped; None when
+    missing or unreadable (recomputed then)."""
+    try:
+        table = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if table.ndim != 2 or table.shape[0] != 2:
+        return None
+    return table[0], table[1]

@@ -14,6 +14,7 @@ import argparse
 import os
 
 from planner.cli.commands._common import add_storage, split_list
+from planner.cli.launch import add_processes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="points per axis of the report's decision map (default 12)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_storage(parser)
+    add_processes(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from planner.cli.commands._common import add_json, add_storage, fmt_number, parse_params
+from planner.cli.launch import add_processes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="redo a finished run")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_storage(parser)
+    add_processes(parser)
     add_json(parser)
 
 

@@ -6,6 +6,7 @@ import argparse
 
 from domains.errors import SpecplanError
 from planner.cli.commands._common import add_storage, split_list
+from planner.cli.launch import add_processes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true")
     parser.add_argument("--quiet", action="store_true")
     add_storage(parser)
+    add_processes(parser)
 
 
 def run(args: argparse.Namespace) -> int:
