@@ -39,7 +39,7 @@ def parse_processes(text: str) -> int:
     try:
         n = int(str(text).strip())
     except ValueError:
-        raise SpecplanError(f"--processes {text!r}: expected a whole number >= 1") from None
+        raise SpecplanError(f"--processes {text}: expected a whole number >= 1") from None
     if n < 1:
         raise SpecplanError(f"--processes {n}: must be at least 1")
     devices, kind = _devices()

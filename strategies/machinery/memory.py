@@ -149,9 +149,10 @@ def check_fits(estimate: MemoryEstimate, available: float, *, device: str, what:
     `available` on `device` (shared by `processes_per_host` processes, as host RAM is)."""
     per_process = available / max(1, processes_per_host)
     if estimate.total > per_process:
-        share = f" / {processes_per_host} processes" if processes_per_host > 1 else ""
+        share = (f" / {processes_per_host} processes = {per_process / GIB:.1f} GiB"
+                 if processes_per_host > 1 else "")
         raise SpecplanError(
             f"{what} does not fit: it needs {estimate.summary()} per process, but {device} "
-            f"has {available / GIB:.1f} GiB{share} = {per_process / GIB:.1f} GiB; lower the "
-            f"micro-batch (SPECPLAN_MICRO_BATCH), the context, or the model"
+            f"has {available / GIB:.1f} GiB{share}; lower the micro-batch "
+            f"(SPECPLAN_MICRO_BATCH), the context, or the model"
         )

@@ -333,7 +333,9 @@ def train(
     acc = _accelerator(model)
     device = acc.device
     precision = resolve_precision(cfg.precision, model, device.type)
-    _check_memory(model, micro, seq_len, precision, world, device, cfg.desc)
+    micro = _fit_micro_batch(model, micro, cfg.micro_batch_size is not None, seq_len,
+                             precision, world, device, cfg.desc)
+    accum = cfg.batch_size // world // micro
     model.to(device)
     main = dist.is_main_process()
 
@@ -473,26 +475,34 @@ def _mean_over_processes(loss: torch.Tensor) -> torch.Tensor:
     return total / dist.world_size()
 
 
-def _check_memory(model: torch.nn.Module, micro: int, seq_len: int, precision: str,
-                  world: int, device: torch.device, desc: str) -> None:
-    """Refuse, in one line with the numbers, a run whose estimated memory per process
-    (`memory.estimate_memory`) exceeds the device's (a GPU's memory; on a CPU the host's
-    available RAM shared by the processes on this host)."""
-    from strategies.machinery.memory import check_fits, cpu_memory_available, estimate_memory
+def _fit_micro_batch(model: torch.nn.Module, micro: int, fixed: bool, seq_len: int,
+                     precision: str, world: int, device: torch.device, desc: str) -> int:
+    """The micro-batch to run: `micro` when it fits the device (`memory.estimate_memory`
+    against a GPU's memory, or on a CPU the host's available RAM shared by the processes on
+    this host); when it does not and the user did not fix it, the largest divisor of it
+    that fits (gradient accumulation keeps the global batch). Refuses, in one line with the
+    numbers, a run that fits at no micro-batch."""
+    from strategies.machinery import memory
 
     config = getattr(model, "config", None)
     if config is None or not hasattr(config, "n_layer"):
-        return  # not a GPT-2 shape: nothing to estimate from
+        return micro  # not a GPT-2 shape: nothing to estimate from
     from strategies.machinery.workspace import spec_of
 
-    est = estimate_memory(spec_of(model), micro_batch=micro, n_ctx=seq_len,
-                          n_params=sum(p.numel() for p in model.parameters()),
-                          precision=precision, world_size=world)
+    spec = spec_of(model)
+    n_params = sum(p.numel() for p in model.parameters())
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
         available = float(torch.cuda.get_device_properties(index).total_memory)
-        check_fits(est, available, device=f"cuda:{index}", what=desc)
+        where, per_host = f"cuda:{index}", 1
     else:
-        local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
-        check_fits(est, cpu_memory_available(), device="this host's RAM", what=desc,
-                   processes_per_host=local)
+        available = memory.cpu_memory_available()
+        where, per_host = "this host's RAM", int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    candidates = [micro] if fixed else [m for m in range(micro, 0, -1) if micro % m == 0]
+    for m in candidates:
+        est = memory.estimate_memory(spec, micro_batch=m, n_ctx=seq_len, n_params=n_params,
+                                     precision=precision, world_size=world)
+        if est.total <= available / max(1, per_host):
+            return m
+    memory.check_fits(est, available, device=where, what=desc, processes_per_host=per_host)
+    return candidates[-1]  # pragma: no cover - check_fits raised

@@ -7,6 +7,7 @@ pretraining is capped (`n_pretrain_tokens`) to keep the test to about a minute.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -41,6 +42,27 @@ def _record(out: str) -> dict:  # type: ignore[type-arg]
     return json.loads(out[start:])[0]
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Linux /proc), children first."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _wait_gone(pids: list[int], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while any(Path(f"/proc/{p}").exists() for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("ddp-cache")
@@ -72,7 +94,29 @@ def test_two_processes_match_one_and_resume_after_a_kill(cache: Path, tmp_path: 
         assert proc.poll() is None, "the run ended before its first checkpoint"
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
+    victims = _descendants(proc.pid)  # torchrun's workers run in sessions of their own
+    for pid in [proc.pid, *victims]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     proc.wait()
+    _wait_gone(victims)
     resumed = _run(2, root, cache)
     assert resumed["test_ppl"] == pytest.approx(two["test_ppl"], rel=1e-4)
+    starts = [json.loads(p.read_text()).get("resumed_from")
+              for p in root.glob("artifacts/**/result.json")]
+    starts.append(resumed["info"].get("finetune_resumed_from"))
+    assert any(s for s in starts), "the second run did not resume from the checkpoint"
+
+
+@pytest.mark.parametrize(("value", "problem"), [("0", "must be at least 1"),
+                                                ("-2", "must be at least 1"),
+                                                ("two", "expected a whole number"),
+                                                ("100000", "this host has only")])
+def test_bad_process_counts_are_refused_in_one_line(
+        value: str, problem: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from planner.cli.main import main
+
+    code = main(["run", "--strategy", "small", "--domain", "biomedical", "--processes", value])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert err.startswith(f"specplan run: error: --processes {value}") and problem in err

@@ -95,3 +95,27 @@ def test_training_runs_on_the_gpu_in_bf16() -> None:
     data = torch.randint(0, spec.vocab_size, (32, spec.n_ctx))
     result = train(model, data, TrainConfig(lr=1e-3, batch_size=8, max_steps=3, progress=False))
     assert result.precision == "bf16" and next(model.parameters()).is_cuda
+
+
+def test_training_lowers_the_micro_batch_to_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from strategies.machinery import memory
+    from strategies.machinery.models import build_model
+    from strategies.machinery.training import TrainConfig, default_loss, train
+
+    spec = SCALES["tiny"].small
+    model = build_model(spec)
+    fits_1, fits_2 = (memory.estimate_memory(spec, micro_batch=m, precision="fp32").total
+                      for m in (1, 2))
+    monkeypatch.setattr(memory, "cpu_memory_available", lambda: (fits_1 + fits_2) / 2)
+    rows: list[int] = []
+
+    def loss(m, batch):  # type: ignore[no-untyped-def]
+        rows.append(int(batch["input_ids"].shape[0]))
+        return default_loss(m, batch)
+
+    data = torch.zeros((4, spec.n_ctx), dtype=torch.long)
+    result = train(model, data, TrainConfig(lr=1e-3, batch_size=2, max_steps=2, progress=False,
+                                            precision="fp32"), loss_fn=loss)
+    assert result.steps == 2 and rows == [1, 1, 1, 1]  # 2 steps x 2 accumulated micro-batches
