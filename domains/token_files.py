@@ -327,6 +327,8 @@ class BlockView:
     def __getitem__(self, idx: Any) -> Any:
         import torch
 
+        if isinstance(idx, slice):  # view[i:j], as evaluation reads consecutive rows
+            idx = np.arange(self.n)[idx]
         rows = np.asarray(idx.cpu() if hasattr(idx, "cpu") else idx, dtype=np.int64).reshape(-1)
         if rows.size and (rows.min() < 0 or rows.max() >= self.n):
             raise IndexError(f"block numbers must lie in [0, {self.n})")

@@ -123,7 +123,8 @@ def _n_rows(data: Batch) -> int:
 
 
 def _as_batch(data: torch.Tensor | Batch) -> Batch:
-    return {"input_ids": data} if isinstance(data, torch.Tensor) else data
+    # a tensor, or any (n, T) row source indexable by a tensor of rows (token files)
+    return data if isinstance(data, dict) else {"input_ids": data}
 
 
 def batch_indices(n: int, step: int, batch_size: int, seed: int) -> torch.Tensor:

@@ -58,6 +58,7 @@ def test_blocks_and_rank_reads_are_deterministic(tok, tmp_path: Path) -> None:
     view = BlockView(files, t, max_blocks=10)
     assert view.shape == (10, t)
     np.testing.assert_array_equal(view[np.array([3, 1])].numpy(), files.read_blocks([3, 1], t))
+    np.testing.assert_array_equal(view[2:4].numpy(), files.read_blocks([2, 3], t))
     with pytest.raises(IndexError):
         view[np.array([10])]
 
@@ -107,3 +108,22 @@ def test_local_file_shards_and_bad_inputs(tok, tmp_path: Path) -> None:
     (tmp_path / "tf" / "shard-00001.bin").write_bytes(b"\x00")
     with pytest.raises(DomainError, match="truncated"):
         TokenFiles(tmp_path / "tf")
+
+
+def test_the_training_loop_reads_blocks_from_token_files(tok, tmp_path: Path) -> None:
+    import torch
+
+    from strategies.machinery.models import build_model
+    from strategies.machinery.scales import ModelSpec
+    from strategies.machinery.training import TrainConfig, mean_loss, train
+
+    files = write_token_files(tmp_path / "tf", chunk_documents(_docs(230), 60), tok)
+    view = BlockView(files, 16)
+    spec = ModelSpec(n_layer=1, n_embd=16, n_head=2, vocab_size=len(tok), n_ctx=16)
+    a, b = build_model(spec, seed=0), build_model(spec, seed=0)
+    cfg = TrainConfig(lr=1e-3, batch_size=4, max_steps=3, progress=False, precision="fp32")
+    train(a, view, cfg)  # from the memory maps
+    train(b, torch.from_numpy(files.read_blocks(np.arange(len(view)), 16)), cfg)  # in RAM
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=0, atol=0)
+    assert mean_loss(a, view) == pytest.approx(mean_loss(b, view[0 : len(view)]))
