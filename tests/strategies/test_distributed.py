@@ -2,7 +2,8 @@
 2-process run killed mid-training that resumes (the issue 14 acceptance test).
 
 One shared cache (tokenizer, token files) and three runs through the real CLI; the
-pretraining is capped (`n_pretrain_tokens`) to keep the test to about a minute.
+pretraining and the domain data are capped (`n_pretrain_tokens`, `--domain-tokens`) to keep
+the test to about 30 s of CPU per run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = ["run", "--strategy", "small", "--domain", "biomedical", "--scale", "tiny", "--quiet",
-       "--json", "--param", "n_pretrain_tokens=60000"]
+       "--json", "--param", "n_pretrain_tokens=60000", "--domain-tokens", "4096"]
 
 
 def _env(cache: Path) -> dict[str, str]:
@@ -70,7 +71,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _run(processes: int, root: Path, cache: Path, **env: str) -> dict:  # type: ignore[type-arg]
     p = subprocess.run(_cmd(processes, root), env={**_env(cache), **env}, capture_output=True,
-                       text=True, timeout=600, cwd=root.parent)
+                       text=True, timeout=1800, cwd=root.parent)
     assert p.returncode == 0, p.stderr[-3000:]
     return _record(p.stdout)
 
