@@ -9,14 +9,13 @@ the generic corpus fingerprint): the first call trains (seconds), later calls lo
 
 `tokenize_split` turns a domain split into a `TokenizedCorpus`: one flat int32 stream in which
 every document is followed by the eos id, plus document offsets. Streams are cached on disk as
-``.npz`` (never pickle), keyed by the domain fingerprint, the tokenizer's content hash and the
-split.
+memory-mapped token files with an index (`domains.token_files`, the path corpora at scale take;
+never pickle), keyed by the domain fingerprint, the tokenizer's content hash and the split.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from domains.cache import atomic_write_bytes, cache_dir, file_stem, stable_hash
+from domains.cache import cache_dir, file_stem, stable_hash
 from domains.errors import DomainError
 
 if TYPE_CHECKING:
@@ -240,10 +239,21 @@ def _encode(docs: Sequence[str], tok: Any, backend: Any, eos: int) -> TokenizedC
     return TokenizedCorpus(tokens, offsets)
 
 
+def token_folder(domain: Domain, split: str, tok: Any) -> Path:
+    """The token-files folder of a domain split (`domains.token_files`), keyed by the
+    domain's fingerprint, the tokenizer's content hash and the split."""
+    key = stable_hash("tokens-v3", domain.fingerprint, tokenizer_hash(tok), split)
+    return cache_dir("tokens") / f"{file_stem(domain.name)}-{split}-{key[:24]}"
+
+
 def tokenize_split(
     domain: Domain, split: str, tok: Any, *, max_tokens: int | None = None
 ) -> TokenizedCorpus:
-    """A domain split as a `TokenizedCorpus`, cached on disk.
+    """A domain split as a `TokenizedCorpus`, cached on disk as memory-mapped token files.
+
+    The split goes through the same path as a corpus at scale (`token_files`: shards of
+    `DEFAULT_SHARD_DOCS` documents, resumable); the packaged corpora are small, so the
+    stream is then read into RAM as int32.
 
     Args:
         domain: the domain.
@@ -252,20 +262,14 @@ def tokenize_split(
         max_tokens: keep only the first `max_tokens` tokens of the stream (documents in
             source order; the last one may be cut).
     """
-    key = stable_hash("tokens-v2", domain.fingerprint, tokenizer_hash(tok), split)
-    path = cache_dir("tokens") / f"{file_stem(domain.name)}-{split}-{key[:24]}.npz"
-    tc = _load_npz(path)
-    if tc is None:
-        tc = encode_documents(domain.documents(split), tok)
-        buf = io.BytesIO()
-        np.savez(buf, tokens=tc.tokens, offsets=tc.offsets)
-        atomic_write_bytes(path, buf.getvalue())
+    from domains.token_files import TokenFiles, chunk_documents, write_token_files
+
+    folder = token_folder(domain, split, tok)
+    try:
+        files = TokenFiles(folder)
+    except DomainError:  # not written yet, or interrupted: (re)write, resuming by shard
+        files = write_token_files(folder, chunk_documents(domain.documents(split)), tok)
+    tc = TokenizedCorpus(np.asarray(files.stream(), dtype=np.int32), files.doc_offsets())
     return tc if max_tokens is None else tc.truncate(max_tokens)
 
 
-def _load_npz(path: Path) -> TokenizedCorpus | None:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return TokenizedCorpus(z["tokens"], z["offsets"])
-    except (OSError, KeyError, ValueError):
-        return None

@@ -251,11 +251,14 @@ class HypernetworkStrategy(ClusteredMixin, Strategy):
                           "n_blocks": int(data["input_ids"].shape[0]),
                           "blocks_per_cluster": data["cluster"].bincount(minlength=k).tolist(),
                           "n_clusters": k, "n_basis": h, "expert_dim": m}
-                # clone: the tied embedding/lm_head share storage, which safetensors refuses
-                with atomic_into(path) as tmp:
-                    save_file({n: t.detach().clone().contiguous()
-                               for n, t in model.state_dict().items()},
-                              str(tmp / "model.safetensors"))
+                from strategies.machinery.distributed import is_main_process
+
+                if is_main_process():  # ws.finish then makes the other processes wait
+                    # clone: the tied embedding/lm_head share storage (safetensors refuses)
+                    with atomic_into(path) as tmp:
+                        save_file({n: t.detach().cpu().clone().contiguous()
+                                   for n, t in model.state_dict().items()},
+                                  str(tmp / "model.safetensors"))
                 ws.finish(path, record)
         model.eval()
         self.projected_ = model

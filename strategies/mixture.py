@@ -272,7 +272,10 @@ class MixtureStrategy(ClusteredMixin, Strategy):
                             n_docs=self.n_pool_docs)
         budgets = self._budgets(ws, pool, clusters.k)
         keys = [_expert_key(self, clusters, c) for c in range(clusters.k)]
-        if self.n_jobs > 1 and clusters.k > 1:
+        # under torchrun / accelerate launch the processes train each expert together (DDP)
+        from strategies.machinery.distributed import world_size
+
+        if self.n_jobs > 1 and clusters.k > 1 and world_size() == 1:
             records = self._train_parallel(ws, clusters, pool, keys, budgets)
         else:
             records = [_train_expert(ws, clusters, pool, c, keys[c], budgets[c])

@@ -147,15 +147,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "command", None):
             parser.print_help()
             return 0
-        return _dispatch(args)
+        return _dispatch(args, argv)
     finally:
         warnings.showwarning = previous
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from planner.cli.commands._common import json_stdout
 
+    if os.environ.get("RANK", "0") != "0":  # under torchrun / accelerate launch: rank 0 reports
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     try:
+        if getattr(args, "processes", None) is not None:
+            from planner.cli.launch import relaunch
+
+            if args.processes > 1 and "WORLD_SIZE" not in os.environ:
+                return relaunch(argv, args.processes)  # the same command under torchrun
         with json_stdout(bool(getattr(args, "json", False))):
             return int(args._run(args) or 0)
     except SpecplanError as err:

@@ -73,14 +73,17 @@ def measure(strategy: Any, domain: Any, ws: Any, *, root: Path, run_key: str,
     """Pretrain (or load), specialize and evaluate one strategy on one domain, save the
     specialized model under ``root/models/<run_key>``; returns the run's record (the store
     keeps it as the trial's user attributes). Nothing is written to the store here."""
+    from strategies.machinery import distributed as dist
+
     t0 = time.perf_counter()
     strategy.pretrain(ws)
     model = strategy.specialize(domain, ws)
     result = strategy.evaluate(model, domain, ws)
     wall = time.perf_counter() - t0
     model_path = root / "models" / run_key
-    model.save(model_path, tokenizer=ws.tokenizer)
-    _share_kept_weights(model_path, model.info, ws)
+    if dist.is_main_process():  # under accelerate launch / torchrun: only it writes
+        model.save(model_path, tokenizer=ws.tokenizer)
+        _share_kept_weights(model_path, model.info, ws)
     return {
         "run_key": run_key, "strategy": strategy.name, "paper_name": strategy.paper_name,
         "domain": domain.name, "source": getattr(domain, "source", ""),
@@ -200,7 +203,8 @@ def run_plan(plan: RunPlan, echo: Callable[[str], None] | None = None,
     Raises:
         SpecplanError: bad input (before any work), the only run failed, or every run did.
     """
-    from planner.experiments.worker import plan_runs, run_queued
+    from planner.experiments.worker import plan_runs, run_launched, run_queued
+    from strategies.machinery import distributed as dist
     from strategies.machinery.scales import get_scale
 
     get_scale(plan.scale)
@@ -209,6 +213,11 @@ def run_plan(plan: RunPlan, echo: Callable[[str], None] | None = None,
                       root=plan.root, force=plan.force)
     if echo is None:
         echo = _stderr if plan.progress else (lambda line: None)
+    if dist.is_distributed():
+        # launched as N processes (torchrun / accelerate launch): every process trains every
+        # run together (DDP), so the queue's claims, which give each worker a different run,
+        # are not used; the main process alone reads and writes the store
+        return run_launched(specs, storage=plan.storage, echo=echo)
     outcome = run_queued(specs, storage=plan.storage, workers=plan.workers,
                          faults=plan.faults, progress=plan.progress, echo=echo)
     if outcome.failures:

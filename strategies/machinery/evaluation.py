@@ -20,12 +20,19 @@ from strategies.base import EvalResult
 def perplexity(
     model: torch.nn.Module, blocks: torch.Tensor, *, batch_size: int = 32, split: str = "test"
 ) -> EvalResult:
-    """Perplexity of a causal LM on (n, T) token blocks (fp32)."""
+    """Perplexity of a causal LM on (n, T) token blocks (fp32), on the model's device.
+    Under several processes (`accelerate launch` / `torchrun`) each scores its share of the
+    blocks and the sums are all-reduced: every process returns the same result."""
+    from strategies.machinery import distributed as dist
+
     was_training = model.training
     model.eval()
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    share = dist.shard_rows(int(blocks.shape[0]))
     total_nll, total_tokens = 0.0, 0
-    for i in range(0, blocks.shape[0], batch_size):
-        ids = blocks[i : i + batch_size]
+    for i in range(share.start, share.stop, batch_size):
+        ids = blocks[i : min(share.stop, i + batch_size)].to(device)
         logits = model(input_ids=ids).logits  # (B, T, V)
         nll = F.cross_entropy(
             logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
@@ -35,6 +42,8 @@ def perplexity(
         total_nll += float(nll)
         total_tokens += ids[:, 1:].numel()
     model.train(was_training)
+    total_nll, tokens = dist.all_sum([total_nll, float(total_tokens)])
+    total_tokens = int(tokens)
     mean = total_nll / max(total_tokens, 1)
     return EvalResult(perplexity=math.exp(mean), nll=mean, n_tokens=total_tokens, split=split)
 

@@ -35,6 +35,9 @@ def gpt2_config(spec: ModelSpec, *, eos_token_id: int = 0) -> GPT2Config:
         eos_token_id=eos_token_id,
         pad_token_id=eos_token_id,
         tie_word_embeddings=True,
+        # scaled_dot_product_attention: the flash / memory-efficient kernels on GPUs, no
+        # (T, T) score matrix kept for backward (what the memory estimate assumes)
+        attn_implementation="sdpa",  # type: ignore[call-arg]  # a PretrainedConfig kwarg
     )
 
 

@@ -1,20 +1,34 @@
-"""One training loop for every strategy.
+"""One training loop for every strategy, on `accelerate`.
 
 AdamW, linear warm-up then cosine decay, gradient clipping, a step/token/FLOP budget,
-early stopping on validation loss (best weights restored), bf16 autocast on CPU where it
-pays off, deterministic batches, a progress bar, and safetensors checkpoints that a
-killed run resumes from.
+early stopping on validation loss (best weights restored), deterministic batches, a
+progress bar, and safetensors checkpoints that a killed run resumes from.
 
-Determinism: batch k of epoch e is a slice of `randperm(n, seed=hash(seed, e))`, a pure
-function of (seed, step), so resuming needs only the weights, the optimizer state and
-a few counters; dropout is off in our models. Nothing here unpickles anything: the
-checkpoint is safetensors tensors plus a JSON file.
+Devices and processes (`accelerate.Accelerator`): the model is placed on the process's
+device (its CUDA device, else the CPU); bf16 autocast is chosen at run time (GPUs with
+bf16, CPUs with native bf16 from width 256 up: `distributed.resolve_precision`); under
+`accelerate launch` / `torchrun` the model is wrapped in DDP (NCCL on GPUs, gloo on CPUs).
+The **global batch** (`batch_size` sequences) is the same whatever the number of
+processes W: every process draws the same global batch of row numbers from (seed, step),
+takes its 1/W share, and runs it in micro-batches of `micro_batch_size` with gradient
+accumulation (DDP syncs on the last one), so the schedule, the token count and the FLOP
+budget do not depend on W. Validation and test losses are summed over processes.
+
+Determinism and checkpoints: batch k of epoch e is a slice of `randperm(n, seed=hash(seed,
+e))`, a pure function of (seed, step); dropout is off in our models and nothing else draws
+random numbers, so the whole state of a run is the weights, the optimizer state and a few
+counters (step = data position, the learning rate is a function of the step). The main
+process writes them (safetensors tensors plus a JSON file, never a pickle); every process
+reads them back, whatever the number of processes that wrote them (DDP keeps full
+replicas, so nothing is sharded).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +41,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from domains.errors import SpecplanError
+from strategies.machinery import distributed as dist
 
 Batch = dict[str, torch.Tensor]
 LossFn = Callable[[torch.nn.Module, Batch], torch.Tensor]
@@ -55,6 +70,8 @@ class TrainConfig:
     patience: int | None = None
     min_delta: float = 0.0
     precision: str = "auto"  # "auto" | "fp32" | "bf16"
+    micro_batch_size: int | None = None  # per process per forward; None: batch / processes
+    compile: bool = False  # torch.compile the model (GPUs; minutes of compilation first)
     seed: int = 0
     checkpoint_dir: Path | None = None
     checkpoint_every: int = 100
@@ -106,7 +123,8 @@ def _n_rows(data: Batch) -> int:
 
 
 def _as_batch(data: torch.Tensor | Batch) -> Batch:
-    return {"input_ids": data} if isinstance(data, torch.Tensor) else data
+    # a tensor, or any (n, T) row source indexable by a tensor of rows (token files)
+    return data if isinstance(data, dict) else {"input_ids": data}
 
 
 def batch_indices(n: int, step: int, batch_size: int, seed: int) -> torch.Tensor:
@@ -127,26 +145,37 @@ def default_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
     return model(input_ids=batch["input_ids"], labels=batch["input_ids"]).loss
 
 
-def resolve_precision(precision: str, model: torch.nn.Module) -> str:
-    """bf16 autocast pays off on CPU from width ~256 up (2.8k -> 4.6k tokens/s at 6x256);
-    below that the casts cost more than they save, so "auto" keeps fp32. A CPU without
-    native bf16 (no avx512_bf16 / amx_bf16, e.g. an AVX2-only EPYC) emulates it about
-    10-15x slower than fp32 (measured: 4x256 at 513 vs 7,781 us/token), so "auto" keeps
-    fp32 there whatever the width."""
-    if precision != "auto":
-        return precision
+def resolve_precision(precision: str, model: torch.nn.Module,
+                      device_type: str = "cpu") -> str:
+    """The precision "auto" resolves to on `device_type` for `model`
+    (`distributed.resolve_precision`: bf16 on GPUs with it, and on CPUs with native bf16
+    for models at least 256 wide)."""
     width = getattr(getattr(model, "config", None), "n_embd", 0) or 0
-    return "bf16" if width >= 256 and _cpu_has_native_bf16() else "fp32"
+    return dist.resolve_precision(precision, int(width), device_type)
 
 
 def _cpu_has_native_bf16() -> bool:
-    """Whether this CPU has bf16 matrix instructions (Linux /proc/cpuinfo flags)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return dist.cpu_has_native_bf16()
+
+
+def micro_batches(batch_size: int, micro_batch_size: int | None,
+                  world_size: int) -> tuple[int, int]:
+    """(micro-batch, accumulation steps) per process for a global batch of `batch_size`
+    sequences over `world_size` processes.
+
+    Raises:
+        SpecplanError: the global batch does not split evenly into processes x micro-batches.
+    """
+    if batch_size % world_size:
+        raise SpecplanError(f"the global batch of {batch_size} sequences does not split over "
+                            f"{world_size} processes; use a process count that divides it")
+    per_rank = batch_size // world_size
+    micro = min(per_rank, micro_batch_size or per_rank)
+    if micro < 1 or per_rank % micro:
+        raise SpecplanError(f"micro-batch {micro_batch_size} does not divide the {per_rank} "
+                            f"sequences per process (global batch {batch_size} / "
+                            f"{world_size} processes)")
+    return micro, per_rank // micro
 
 
 @torch.no_grad()
@@ -154,20 +183,30 @@ def mean_loss(
     model: torch.nn.Module, data: torch.Tensor | Batch, *, batch_size: int = 32,
     loss_fn: LossFn | None = None,
 ) -> float:
-    """Mean loss over all rows (fp32, no autocast: validation must be accurate)."""
+    """Mean loss over all rows (fp32, no autocast: validation must be accurate), on the
+    model's device. Under several processes each scores its share of the rows and the
+    sums are all-reduced, so every process gets the same mean."""
     batch_data = _as_batch(data)
     loss_fn = loss_fn or default_loss
     was_training = model.training
     model.eval()
-    n = _n_rows(batch_data)
+    device = _device_of(model)
+    share = dist.shard_rows(_n_rows(batch_data))
     total, count = 0.0, 0
-    for i in range(0, n, batch_size):
-        batch = {k: v[i : i + batch_size] for k, v in batch_data.items()}
+    for i in range(share.start, share.stop, batch_size):
+        stop = min(share.stop, i + batch_size)
+        batch = {k: v[i:stop].to(device) for k, v in batch_data.items()}
         rows = _n_rows(batch)
         total += float(loss_fn(model, batch)) * rows
         count += rows
     model.train(was_training)
-    return total / max(count, 1)
+    total, count_f = dist.all_sum([total, float(count)])
+    return total / max(count_f, 1.0)
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
 
 
 # ---------------------------------------------------------------------------- checkpoints
@@ -183,13 +222,14 @@ def _save_checkpoint(
     for pid, state in opt.state_dict()["state"].items():
         for key, value in state.items():
             t = value if isinstance(value, torch.Tensor) else torch.tensor(value)
-            opt_tensors[f"{pid}.{key}"] = t.detach().contiguous().clone()
+            opt_tensors[f"{pid}.{key}"] = t.detach().cpu().contiguous().clone()
     with atomic_dir(ckpt) as tmp:
-        save_file({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()},
-                  str(tmp / "model.safetensors"))
+        save_file({k: v.detach().cpu().contiguous().clone()
+                   for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
         save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
         if best_state is not None:
-            save_file(best_state, str(tmp / "best.safetensors"))
+            save_file({k: v.cpu() for k, v in best_state.items()},
+                      str(tmp / "best.safetensors"))
         (tmp / "state.json").write_text(json.dumps(counters))
 
 
@@ -280,10 +320,19 @@ def train(
         raise SpecplanError(f"{cfg.desc}: no training data (0 blocks)")
     loss_fn = loss_fn or default_loss
     seq_len = int(train_data["input_ids"].shape[1])
-    tokens_per_step = cfg.batch_size * seq_len
+    tokens_per_step = cfg.batch_size * seq_len  # global: the same for any process count
     total = _total_steps(cfg, tokens_per_step)
-    precision = resolve_precision(cfg.precision, model)
     early = valid is not None and cfg.eval_every is not None and cfg.patience is not None
+    world, rank = dist.world_size(), dist.rank()
+    micro, accum = micro_batches(cfg.batch_size, cfg.micro_batch_size, world)
+    acc = _accelerator(model)
+    device = acc.device
+    precision = resolve_precision(cfg.precision, model, device.type)
+    micro = _fit_micro_batch(model, micro, cfg.micro_batch_size is not None, seq_len,
+                             precision, world, device, cfg.desc)
+    accum = cfg.batch_size // world // micro
+    model.to(device)
+    main = dist.is_main_process()
 
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
@@ -305,7 +354,13 @@ def train(
         bad_evals, history = counters["bad_evals"], [tuple(h) for h in counters["history"]]
         elapsed_before = counters.get("wall_s", 0.0)
         resumed_from = step
-        tqdm.write(f"{cfg.desc}: resumed from checkpoint at step {step}", file=sys.stderr)
+        if main:
+            tqdm.write(f"{cfg.desc}: resumed from checkpoint at step {step}", file=sys.stderr)
+    dist.barrier()  # every process has read the checkpoint before the main one replaces it
+    ddp = acc.prepare_model(model)  # DDP under several processes; the model itself otherwise
+    if cfg.compile:
+        ddp = torch.compile(ddp)
+    autocast = precision == "bf16"
 
     def counters_now() -> dict[str, Any]:
         return {"step": step, "best_loss": best_loss, "best_step": best_step,
@@ -315,22 +370,32 @@ def train(
     t0 = time.perf_counter()
     stopped_early = False
     model.train()
-    bar = tqdm(total=total, initial=step, desc=cfg.desc, disable=not cfg.progress,
+    bar = tqdm(total=total, initial=step, desc=cfg.desc, disable=not (cfg.progress and main),
                leave=False, unit="step", mininterval=1.0)
+    per_rank = cfg.batch_size // world
     while step < total:
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, cfg, total)
-        idx = batch_indices(n, step, cfg.batch_size, cfg.seed)
-        batch = {k: v[idx] for k, v in train_data.items()}
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = loss_fn(model, batch)
+        # the global batch, then this process's share, in `accum` micro-batches
+        idx = batch_indices(n, step, cfg.batch_size, cfg.seed)[rank * per_rank:][:per_rank]
+        opt.zero_grad(set_to_none=True)
+        loss = torch.zeros((), device=device)
+        for j in range(accum):
+            rows = idx[j * micro : (j + 1) * micro]
+            batch = {k: v[rows].to(device, non_blocking=True) for k, v in train_data.items()}
+            # DDP all-reduces the gradients on the last micro-batch only
+            sync = contextlib.nullcontext() if j == accum - 1 else acc.no_sync(ddp)
+            with sync:
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                    micro_loss = loss_fn(ddp, batch) / accum
+                acc.backward(micro_loss)
+            loss += micro_loss.detach()
+        loss = _mean_over_processes(loss)
         if not torch.isfinite(loss):
             raise SpecplanError(f"{cfg.desc}: loss became {loss.item()} at step {step}; "
                                 "lower the learning rate")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
         if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            acc.clip_grad_norm_(ddp.parameters(), cfg.grad_clip)
         opt.step()
         step += 1
         bar.update(1)
@@ -349,7 +414,9 @@ def train(
         elif step % 10 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
         if ckpt is not None and step % cfg.checkpoint_every == 0 and step < total:
-            _save_checkpoint(ckpt, model, opt, best_state, counters_now())
+            if main:
+                _save_checkpoint(ckpt, model, opt, best_state, counters_now())
+            dist.barrier()
     bar.close()
 
     if early and best_state is not None:
@@ -357,7 +424,8 @@ def train(
     else:
         best_step = step
     wall = elapsed_before + time.perf_counter() - t0
-    if ckpt is not None and ckpt.exists():
+    dist.barrier()
+    if main and ckpt is not None and ckpt.exists():
         _rmtree(ckpt)  # the caller saves the finished artifact; the checkpoint is spent
     per_step = cfg.flops_per_token * tokens_per_step
     converged = bool(early and history and best_step < step)
@@ -368,3 +436,68 @@ def train(
         resumed_from=resumed_from, valid_history=history, precision=precision,
         converged=converged,
     )
+
+
+# ---------------------------------------------------------------------------- devices
+def _accelerator(model: torch.nn.Module) -> Any:
+    """An `accelerate.Accelerator` for this process: CUDA when there is a device, else the
+    CPU (gloo across processes). Autocast is ours (per model: `resolve_precision`), so
+    accelerate's own mixed precision stays off. Models other than plain GPT-2 may leave
+    parameters unused in a step (a projected network's per-cluster coefficients), which
+    DDP must be told."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+    from transformers import GPT2LMHeadModel
+
+    dist.partial_state()  # the process group, once per process
+    unused = not isinstance(model, GPT2LMHeadModel)
+    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no",
+                      kwargs_handlers=[DistributedDataParallelKwargs(
+                          find_unused_parameters=unused)])
+    if acc.num_processes != dist.world_size():  # a state made earlier without the launcher's
+        raise SpecplanError(f"accelerate sees {acc.num_processes} process(es) but the launcher "
+                            f"started {dist.world_size()}; create no accelerate state before "
+                            "specplan's (strategies.machinery.distributed.partial_state)")
+    return acc
+
+
+def _mean_over_processes(loss: torch.Tensor) -> torch.Tensor:
+    """The global batch's loss (each process holds the mean over its share)."""
+    if dist.world_size() == 1:
+        return loss
+    total = loss.detach().clone()
+    torch.distributed.all_reduce(total)
+    return total / dist.world_size()
+
+
+def _fit_micro_batch(model: torch.nn.Module, micro: int, fixed: bool, seq_len: int,
+                     precision: str, world: int, device: torch.device, desc: str) -> int:
+    """The micro-batch to run: `micro` when it fits the device (`memory.estimate_memory`
+    against a GPU's memory, or on a CPU the host's available RAM shared by the processes on
+    this host); when it does not and the user did not fix it, the largest divisor of it
+    that fits (gradient accumulation keeps the global batch). Refuses, in one line with the
+    numbers, a run that fits at no micro-batch."""
+    from strategies.machinery import memory
+
+    config = getattr(model, "config", None)
+    if config is None or not hasattr(config, "n_layer"):
+        return micro  # not a GPT-2 shape: nothing to estimate from
+    from strategies.machinery.workspace import spec_of
+
+    spec = spec_of(model)
+    n_params = sum(p.numel() for p in model.parameters())
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        available = float(torch.cuda.get_device_properties(index).total_memory)
+        where, per_host = f"cuda:{index}", 1
+    else:
+        available = memory.cpu_memory_available()
+        where, per_host = "this host's RAM", int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    candidates = [micro] if fixed else [m for m in range(micro, 0, -1) if micro % m == 0]
+    for m in candidates:
+        est = memory.estimate_memory(spec, micro_batch=m, n_ctx=seq_len, n_params=n_params,
+                                     precision=precision, world_size=world)
+        if est.total <= available / max(1, per_host):
+            return m
+    memory.check_fits(est, available, device=where, what=desc, processes_per_host=per_host)
+    return candidates[-1]  # pragma: no cover - check_fits raised

@@ -152,10 +152,23 @@ class Workspace:
     @staticmethod
     def finish(path: Path, record: dict[str, Any]) -> None:
         """Mark the artifact `path` finished (after its weights are saved): its
-        `result.json`, written atomically, so a reader never sees a torn file."""
+        `result.json`, written atomically, so a reader never sees a torn file. Under
+        several processes only the main one writes, and the others wait for it."""
         from domains.cache import atomic_write_bytes
+        from strategies.machinery import distributed as dist
 
-        atomic_write_bytes(path / "result.json", json.dumps(record).encode("utf-8"))
+        if dist.is_main_process():
+            atomic_write_bytes(path / "result.json", json.dumps(record).encode("utf-8"))
+        dist.barrier()
+
+    @staticmethod
+    def save_model(model: Any, path: Path) -> None:
+        """`save_pretrained` (safetensors) into the artifact `path`, by the main process."""
+        from strategies.machinery import distributed as dist
+
+        if dist.is_main_process():
+            with atomic_into(path) as tmp:  # no torn model.safetensors; WriteError when full
+                model.save_pretrained(tmp, safe_serialization=True)
 
     # ------------------------------------------------------------------ evaluation
     def perplexity(self, model: Any, domain: Domain, split: str = "test") -> EvalResult:
@@ -176,6 +189,7 @@ class Workspace:
             grad_clip=s.grad_clip, flops_per_token=train_flops_per_token(spec),
             precision=self.precision, seed=self.seed, checkpoint_dir=key_dir,
             checkpoint_every=int(_env_int("SPECPLAN_CHECKPOINT_EVERY", 50)),
+            micro_batch_size=_env_int("SPECPLAN_MICRO_BATCH", 0) or None,
             desc=desc, progress=self.progress,
         )
         for k, v in overrides.items():
@@ -222,8 +236,7 @@ class Workspace:
         cfg.seed = self.seed + seed_offset
         result = train(model, data, cfg, loss_fn=loss_fn)
         record = {**result.to_dict(), "n_params": spec.n_params, "finished": time.time()}
-        with atomic_into(path) as tmp:  # no torn model.safetensors; WriteError on a full disk
-            model.save_pretrained(tmp, safe_serialization=True)
+        self.save_model(model, path)
         self.finish(path, record)
         return model, record
 
@@ -300,8 +313,7 @@ class Workspace:
                 return GPT2LMHeadModel.from_pretrained(path), _train_result(record), True
             model = make_model()
             result = self.finetune(model, domain, key=key, desc=desc, lr=lr, **finetune_kwargs)
-            with atomic_into(path) as tmp:
-                model.save_pretrained(tmp, safe_serialization=True)
+            self.save_model(model, path)
             self.finish(path, result.to_dict())
             return model, result, False
 
@@ -310,9 +322,19 @@ class Workspace:
         """Hold the artifact folder `path` for this process: a second process (another
         `specplan run` or `sweep` on the same root) that wants the same artifact waits,
         then loads what the first one finished instead of training it again. A lock file
-        beside the folder (`filelock`: released by the OS if the holder dies)."""
+        beside the folder (`filelock`: released by the OS if the holder dies).
+
+        Under `accelerate launch` / `torchrun` the processes of one run act as one: the
+        main process takes the lock, the others wait for it at a barrier, so all of them
+        see the same finished-or-not state and train (or load) together."""
         from filelock import FileLock, Timeout
 
+        from strategies.machinery import distributed as dist
+
+        if not dist.is_main_process():
+            dist.barrier()  # until the main process holds the lock
+            yield
+            return
         lock = FileLock(str(path.parent / f"{path.name}.lock"))
         try:
             lock.acquire(timeout=0)
@@ -321,6 +343,7 @@ class Workspace:
                 print(f"waiting for another process to finish {path.name} ...", flush=True)
             lock.acquire()
         try:
+            dist.barrier()
             yield
         finally:
             lock.release()

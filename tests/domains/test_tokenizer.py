@@ -61,8 +61,8 @@ def test_tokenize_split(tok) -> None:  # type: ignore[no-untyped-def]
         doc = tc.doc(i)
         assert doc[-1] == eos and eos not in doc[:-1]
         assert tok.decode(doc[:-1].tolist()) == docs[i]
-    # cached on disk: a second call reads the .npz and gives the same arrays
-    assert list(cache_dir("tokens").glob("news-valid-*.npz"))
+    # cached on disk as token files: a second call reads them and gives the same arrays
+    assert list(cache_dir("tokens").glob("news-valid-*/index.json"))
     again = tokenize_split(d, "valid", tok)
     np.testing.assert_array_equal(again.tokens, tc.tokens)
     np.testing.assert_array_equal(again.offsets, tc.offsets)

@@ -25,6 +25,7 @@ from planner.cli.commands._common import (
     split_list,
 )
 from planner.cli.commands.worker import add_fault_options, fault_settings
+from planner.cli.launch import add_processes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_files_options(parser)
     add_storage(parser)
+    add_processes(parser)
     add_json(parser)
 
 

@@ -20,6 +20,7 @@ from planner.cli.commands._common import (
     seeds_of,
     tokens_arg,
 )
+from planner.cli.launch import add_processes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_files_options(parser)
     add_storage(parser)
+    add_processes(parser)
     add_json(parser)
 
 

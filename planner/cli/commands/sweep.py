@@ -25,6 +25,7 @@ from planner.cli.commands._common import (
     tokens_arg,
 )
 from planner.cli.commands.worker import add_fault_options, fault_settings
+from planner.cli.launch import add_processes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true")
     add_files_options(parser)
     add_storage(parser)
+    add_processes(parser)
     add_json(parser)
 
 
