@@ -11,8 +11,8 @@ import pandas as pd
 
 def test_capped_run_stored_and_shown_not_converged(tmp_path, news_domain, torch_threads) -> None:  # type: ignore[no-untyped-def]
     from planner.cli.commands.runs import format_runs
-    from planner.experiments.runner import finetune_summary, run_one
-    from planner.experiments.store import load_runs, open_study
+    from planner.experiments.runner import finetune_summary, measure
+    from planner.experiments.store import add_run, load_runs, open_study
     from planner.testing import micro_scale
     from strategies.machinery.workspace import Workspace
     from strategies.small_nopt import SmallNoPretrainStrategy
@@ -20,8 +20,9 @@ def test_capped_run_stored_and_shown_not_converged(tmp_path, news_domain, torch_
     scale = micro_scale().with_(finetune_max_epochs=0.25)
     ws = Workspace(scale, root=tmp_path, progress=False)
     url = f"sqlite:///{tmp_path}/s.db"
-    rec = run_one(SmallNoPretrainStrategy(scale=scale), news_domain, ws,
-                  study=open_study(url), root=tmp_path)
+    rec = measure(SmallNoPretrainStrategy(scale=scale), news_domain, ws, root=tmp_path,
+                  run_key="capped")
+    add_run(open_study(url), rec)
     assert rec["converged"] is False and rec["best_step"] == rec["steps"] >= 1
     assert [p[0] for p in rec["curve"]][-1] == rec["steps"]
     assert "NOT converged" in finetune_summary(rec)

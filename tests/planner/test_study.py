@@ -118,6 +118,7 @@ def test_study_report_has_the_claim_section(tmp_path, make_run_record) -> None: 
     table = claims(pairs, cfg)
     paths = write_study_report(pairs, table, cfg, tmp_path / "report")
     html = paths[0].read_text(encoding="utf-8")
-    assert "The paper&#x27;s orderings at this scale (specplan study)" in html or \
+    assert "The paper&#39;s orderings at this scale (specplan study)" in html or \
+        "The paper&#x27;s orderings at this scale (specplan study)" in html or \
         "The paper's orderings at this scale (specplan study)" in html
     assert "SLM-nopt far behind SLM" in html and "reproduced" in html
