@@ -293,10 +293,17 @@ def _size_claims(pairs: Sequence[tuple[RunSpec, dict[str, Any]]], doms: list[str
     quoted = {"hypernetwork": "+5.8% / +2.2% / +1.2%", "mixture": "+3.6% / +2.6% / +1.3%"}
     for name, paper in (("hypernetwork", "SLM-pn"), ("mixture", "SLM-mix")):
         gains = {}
-        text = []
+        # the domains where the small data size ran (a domain with fewer than 5 documents in
+        # it has no cluster histogram: the clustered strategies refuse it)
+        ran = [d for d in doms if any(sp.part == "size" and sp.strategy == name
+                                      and sp.domain == d for sp, _ in pairs)]
+        text = [f"on {', '.join(ran) or 'no domain'}"
+                + ("" if len(ran) == len(doms) else
+                   f" ({', '.join(d for d in doms if d not in ran)}: failed or not run at "
+                   f"{small_size:,} tokens)")]
         for part, size in (("size", small_size), ("main", big)):
-            a = _per_seed_macro(pairs, part, name, doms, n_domain_tokens=size)
-            b = _per_seed_macro(pairs, part, "small", doms, n_domain_tokens=size)
+            a = _per_seed_macro(pairs, part, name, ran, n_domain_tokens=size)
+            b = _per_seed_macro(pairs, part, "small", ran, n_domain_tokens=size)
             common = sorted(set(a) & set(b))
             g = {s: 100.0 * (b[s] - a[s]) / b[s] for s in common}
             gains[size] = g
