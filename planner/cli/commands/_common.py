@@ -67,8 +67,17 @@ def seed_arg(flag: str = "--seed") -> Callable[[str], Any]:
 
 
 def seeds_arg(flag: str = "--seeds") -> Callable[[str], list[int]]:
-    """``type=`` for a list of seeds: ``0,1,2`` or ``0 1 2`` -> ``[0, 1, 2]``."""
-    return int_list_arg(flag, minimum=0, maximum=INT32_SEED_MAX)
+    """``type=`` for a list of seeds: ``0,1,2`` or ``0 1 2`` -> ``[0, 1, 2]``; a repeated
+    seed is refused (each seed runs once)."""
+    parse = int_list_arg(flag, minimum=0, maximum=INT32_SEED_MAX)
+
+    def convert(text: str) -> list[int]:
+        seeds = parse(text)
+        if len([p for p in re.split(r"[,\s]+", str(text).strip()) if p]) > len(seeds):
+            raise FlagValueError(f"{flag} {text!r}: a seed is repeated (each seed runs once)")
+        return seeds
+
+    return convert
 
 
 def add_seeds(parser: argparse.ArgumentParser, default: tuple[int, ...] = (0,)) -> None:
@@ -92,8 +101,9 @@ def seeds_of(args: argparse.Namespace) -> list[int]:
     """
     if args.seed is not None and args.seeds is not None:
         raise SpecplanError("--seed and --seeds: give one of them")
-    seeds = [args.seed] if args.seed is not None else (args.seeds or args.default_seeds)
-    return list(dict.fromkeys(int(s) for s in seeds))
+    seeds = [int(s) for s in ([args.seed] if args.seed is not None
+                              else (args.seeds or args.default_seeds))]
+    return seeds
 
 
 def count_arg(flag: str, *, minimum: int = 1, maximum: int = MAX_COUNT,

@@ -10,34 +10,20 @@ An interrupted study resumes: every finished run is in the results store and is 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from planner.cli.commands._common import add_json, add_storage, split_list
+from planner.cli.commands._common import (
+    add_json,
+    add_seeds,
+    add_storage,
+    emit_json,
+    seeds_of,
+    split_list,
+)
 
 if TYPE_CHECKING:
     from planner.experiments.study import RunSpec, StudyConfig
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``0,1,2`` -> [0, 1, 2]; anything else (empty, negative, not integers, repeated) is one
-    `SpecplanError` line naming ``--seeds``."""
-    from domains.errors import SpecplanError
-
-    parts = split_list(text)
-    try:
-        seeds = [int(p) for p in parts]
-    except ValueError:
-        raise SpecplanError(f"--seeds {text!r}: expected a comma-separated list of integers "
-                            ">= 0, e.g. 0,1,2") from None
-    if not seeds:
-        raise SpecplanError("--seeds: give at least one seed, e.g. 0,1,2")
-    if any(s < 0 for s in seeds):
-        raise SpecplanError(f"--seeds {text!r}: seeds must be >= 0")
-    if len(set(seeds)) != len(seeds):
-        raise SpecplanError(f"--seeds {text!r}: a seed is repeated")
-    return seeds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,8 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = StudyConfig()
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n\n", 1)[1]
-    parser.add_argument("--seeds", default=",".join(map(str, d.seeds)), metavar="LIST",
-                        help="comma-separated seeds (default: 0,1,2)")
+    add_seeds(parser, default=tuple(d.seeds))
     parser.add_argument("--domains", default=",".join(d.domains), metavar="LIST",
                         help="comma-separated domains (default: biomedical,legal,news)")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
@@ -70,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from domains.errors import SpecplanError
     from planner.experiments.study import StudyConfig, claims, format_claims, run_study
 
-    seeds = parse_seeds(args.seeds)
+    seeds = seeds_of(args)
     domains = split_list(args.domains)
     if not domains:
         raise SpecplanError("--domains: give at least one domain")
@@ -97,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print("Report: " + ", ".join(str(p) for p in paths))
     if args.json:
-        print(json.dumps({"wall_s": wall, "runs": len(pairs), "failures": failures,
-                          "claims": [c.__dict__ for c in table]}, indent=1, default=repr))
+        emit_json({"wall_s": wall, "runs": len(pairs), "failures": failures,
+                   "claims": [c.__dict__ for c in table]})
     else:
         print(f"\n{len(pairs)} runs ({len(failures)} failed) in {wall:.0f} s\n")
         print(text)
