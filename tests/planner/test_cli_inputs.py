@@ -104,7 +104,8 @@ def test_case1_sweep_and_demo_take_text_field(
     argv = {"sweep": ["sweep", "--strategies", "small_nopt", "--domains",
                       f"mine={body_jsonl}", "--scale", "tiny"],
             "demo": ["demo", "--quick", "--strategies", "small_nopt", "--domains",
-                     f"mine={body_jsonl}", "--no-report", "--workers", "1"]}[command]
+                     f"mine={body_jsonl}", "--no-report", "--workers", "1",
+                     "--seeds", "0"]}[command]
     rc, out, err = _cli([*argv, "--text-field", "body", "--json", "--quiet",
                          "--storage", where["storage"], "--root", where["root"]], capsys)
     assert rc == 0, err
@@ -126,9 +127,10 @@ _JSON_ARGV: dict[str, list[str]] = {
     "sweep": ["sweep", "--strategies", "small_nopt", "--domains", "mine={body}",
               "--text-field", "body", "--storage", "{storage}", "--root", "{root}"],
     "demo": ["demo", "--quick", "--strategies", "small_nopt", "--domains", "mine={body}",
-             "--text-field", "body", "--no-report", "--workers", "1", "--storage",
+             "--text-field", "body", "--no-report", "--workers", "1", "--seeds", "0", "--storage",
              "{storage}", "--root", "{root}"],
     "worker": ["worker", "--storage", "{storage}"],
+    "study": ["study", "--claims-only", "--storage", "{storage}", "--root", "{root}"],
 }
 
 
