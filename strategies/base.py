@@ -302,6 +302,10 @@ class Strategy(abc.ABC):
 
     name: ClassVar[str] = ""
     paper_name: ClassVar[str] = ""
+    #: Strategies that share pretraining artifacts declare the same family (a scheduling
+    #: hint: a sweep's workers keep to one family, so two rarely wait on the same
+    #: pretraining); empty means the strategy's own name.
+    artifact_family: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     charging: ClassVar[dict[str, str]] = {}
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}

@@ -155,6 +155,7 @@ class DistillationStrategy(Strategy):
 
     name = "distillation"
     paper_name = "SLM-d"
+    artifact_family = "small_large"  # shares pretraining artifacts (worker scheduling)
     summary = ("fine-tune the large teacher on the domain, then train the small model on "
                "domain tokens + the teacher's next-token distributions")
     charging = {

@@ -91,6 +91,7 @@ class SequenceDistillationStrategy(PretrainFinetuneStrategy):
 
     name = "distillation_sequences"
     paper_name = "SLM-d-seq"
+    artifact_family = "small_large"  # shares pretraining artifacts (worker scheduling)
     summary = ("the teacher continues curated domain prompts; the small model is fine-tuned "
                "on domain text plus the generated text")
     charging = {

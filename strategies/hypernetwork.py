@@ -121,6 +121,7 @@ class HypernetworkStrategy(ClusteredMixin, Strategy):
 
     name = "hypernetwork"
     paper_name = "SLM-pn"
+    artifact_family = "generic_clusters"  # shares pretraining artifacts (worker scheduling)
     summary = ("projected network: per-cluster MLPs generated from shared basis tensors; "
                "instantiate the domain's expert as a small model, fine-tune it")
     charging = {

@@ -221,6 +221,7 @@ class ImportanceSamplingStrategy(ClusteredMixin, Strategy):
 
     name = "importance_sampling"
     paper_name = "SLM-is"
+    artifact_family = "generic_clusters"  # shares pretraining artifacts (worker scheduling)
     summary = ("resample generic text to the domain's cluster histogram, pretrain the small "
                "model on it, fine-tune")
     charging = {

@@ -24,6 +24,7 @@ class LargeStrategy(PretrainFinetuneStrategy):
 
     name = "large"
     paper_name = "LLM"
+    artifact_family = "small_large"  # shares pretraining artifacts (worker scheduling)
     summary = "pretrain the large model, fine-tune it; breaks a small inference budget"
     charging = {
         "pretraining": "large model on generic text (shared)",

@@ -173,6 +173,7 @@ class MixtureStrategy(ClusteredMixin, Strategy):
 
     name = "mixture"
     paper_name = "SLM-mix"
+    artifact_family = "generic_clusters"  # shares pretraining artifacts (worker scheduling)
     summary = "one small expert pretrained per generic cluster; fine-tune the domain's expert"
     charging = {
         "pretraining": "k small experts, each on its cluster's generic documents (shared)",

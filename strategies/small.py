@@ -30,6 +30,7 @@ class SmallStrategy(PretrainFinetuneStrategy):
 
     name = "small"
     paper_name = "SLM"
+    artifact_family = "small_large"  # shares pretraining artifacts (worker scheduling)
     summary = "pretrain the small model on generic text, fine-tune on the domain"
     charging = {
         "pretraining": "small model on generic text (shared)",

@@ -11,7 +11,7 @@ Steps:
    through the queue that `specplan run` and `sweep` use (`planner.experiments.worker`):
    the runs are queued in the results store, the tokenizer and the tokenized corpora are
    built, and two local worker processes pull the runs, each preferring the strategy
-   family it ran last (`STRATEGY_FAMILIES`: strategies that share pretraining artifacts),
+   family it ran last (`Strategy.artifact_family`: strategies that share pretraining artifacts),
    over the same artifact folder, so the shared pretraining (small, large, projected
    network, clusters) is built once. Every finished run is stored at once in the results
    store (`planner.experiments.store`), so a second `specplan demo` reuses them and a
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domains.errors import SpecplanError
-from planner.experiments.worker import STRATEGY_FAMILIES, Faults
+from planner.experiments.worker import Faults
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from planner.costing.budget import Budget
     from planner.reports.report import Report
 
-__all__ = ["DEFAULT_DOMAINS", "STRATEGY_FAMILIES", "DemoConfig", "DemoResult",
+__all__ = ["DEFAULT_DOMAINS", "DemoConfig", "DemoResult",
            "format_measured", "measured_narrative", "run_demo"]
 
 DEFAULT_DOMAINS = ("biomedical", "legal", "news")
@@ -74,7 +74,7 @@ class DemoConfig:
             else, two threads spin-wait for each other (measured under load: 14x the CPU
             time per step of one thread for the small model, 8x for the large).
         workers: local worker processes pulling the queued runs (one thread each); a
-            worker prefers the strategy family it ran last (`STRATEGY_FAMILIES`), and the
+            worker prefers the strategy family it ran last (`Strategy.artifact_family`), and the
             workspace's artifact lock makes a second worker wait for a pretraining rather
             than train it twice; 1 runs everything in this process.
         faults: heartbeats and retries of the queue (`planner.experiments.worker.Faults`;
@@ -127,7 +127,7 @@ def run_measurements(cfg: DemoConfig, echo: Callable[[str], None] = print,
     queued in the results store, then pulled by ``cfg.workers`` local workers (this
     process for one). Shared work is done once: the tokenizer, the tokenized corpora and
     every pretraining artifact (a worker prefers the strategy family it ran last, see
-    `STRATEGY_FAMILIES`). A run that raises is logged under ``root/logs`` and skipped; the
+    `Strategy.artifact_family`). A run that raises is logged under ``root/logs`` and skipped; the
     others go on.
     """
     from planner.experiments.store import DEFAULT_STORAGE, display_url

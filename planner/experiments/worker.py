@@ -39,7 +39,7 @@ from typing import Any
 from domains.errors import SpecplanError
 
 __all__ = ["DEFAULT_GRACE_PERIOD", "DEFAULT_HEARTBEAT_INTERVAL", "DEFAULT_MAX_RETRY",
-           "STRATEGY_FAMILIES", "Faults", "Heartbeat", "QueueOutcome", "RunSpec", "Worker",
+           "Faults", "Heartbeat", "QueueOutcome", "RunSpec", "Worker",
            "enqueue", "family_of", "plan_runs", "run_queued"]
 
 #: Seconds between a running trial's heartbeats (Optuna's ``heartbeat_interval``).
@@ -74,23 +74,18 @@ class Faults:
                          for k, v in asdict(self).items()})
 
 
-#: Strategies that share pretraining artifacts (the same workspace keys). A worker
-#: prefers runs of the family it ran last, then families no other worker is running, so
-#: two workers rarely wait on the same pretraining (the workspace lock makes them wait
-#: rather than train it twice). Strategies not listed (third-party) form their own family.
-STRATEGY_FAMILIES: tuple[tuple[str, ...], ...] = (
-    ("small", "large", "distillation", "distillation_sequences"),  # small + large models
-    ("mixture", "hypernetwork", "importance_sampling"),  # generic-corpus clusters
-    ("small_nopt",),  # no pretraining
-)
-
-
 def family_of(strategy: str) -> str:
-    """The family (its first member) whose pretraining artifacts `strategy` shares."""
-    for members in STRATEGY_FAMILIES:
-        if strategy in members:
-            return members[0]
-    return strategy
+    """The family whose pretraining artifacts `strategy` shares, as the strategy declares it
+    (`Strategy.artifact_family`; its own name when it declares none or is unknown here). A
+    worker prefers runs of the family it ran last, then families no other worker is running,
+    so two workers rarely wait on the same pretraining (the workspace lock makes them wait
+    rather than train it twice)."""
+    from strategies.registry import get_strategy_class
+
+    try:
+        return get_strategy_class(strategy).artifact_family or strategy
+    except (KeyError, ImportError):
+        return strategy
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,17 @@ def _predict_run(model: PerformanceModel, rec: Mapping[str, Any]) -> Any:
     teacher = run_teacher_pretraining_flops(rec)  # the typed field (or an old run's component)
     params = mapping_cell(rec.get("params"))
     info = mapping_cell(rec.get("info"))
-    n_exp = params.get("n_experts") or params.get("n_clusters") or info.get("n_experts")
+    # the run's knobs, as the model reads them when it fits on runs (each strategy's prior
+    # says which of them it models: `strategies.base.PlanningPrior`)
+    knobs = {k: v for k, v in params.items() if isinstance(v, (int, str))}
+    if info.get("n_experts") is not None and "n_experts" not in knobs:
+        knobs["n_experts"] = int(info["n_experts"])
     return model.predict(
         str(rec["strategy"]), n_domain_tokens=float(rec["n_domain_tokens"]),
         pretraining_flops=float(rec.get("pretraining_flops") or 0.0),
         specialization_flops=float(rec.get("specialization_flops") or 0.0),
         teacher_pretraining_flops=teacher,
-        n_experts=int(n_exp) if n_exp and rec["strategy"] == "mixture" else None,
-        selection=params.get("selection") if rec["strategy"] == "mixture" else None,
+        params=knobs,
         scale=str(rec["scale"]), domain=str(rec.get("domain") or "") or None)
 
 

@@ -75,8 +75,9 @@ def test_workers_prefer_the_strategy_family_they_ran_last(tmp_path: Path) -> Non
     from planner.experiments.store import open_study
     from planner.experiments.worker import RunSpec, Worker, enqueue, family_of
 
-    assert family_of("large") == family_of("distillation") == "small"
-    assert family_of("hypernetwork") == family_of("importance_sampling") == "mixture"
+    assert family_of("large") == family_of("distillation") == family_of("small")
+    assert family_of("hypernetwork") == family_of("importance_sampling") == family_of("mixture")
+    assert family_of("small") != family_of("mixture") != family_of("small_nopt")
     assert family_of("third_party") == "third_party"
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     study = open_study(url)
