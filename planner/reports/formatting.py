@@ -126,7 +126,8 @@ TABLE_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("specialization_flops", "specialization FLOPs", "flops"),
         ("inference_params", "served params", "params"),
         ("inference_flops_per_token", "FLOPs / token", "flops"), ("wall_s", "wall s", "s"),
-        ("n_runs", "runs", "int")],
+        ("n_runs", "runs", "int"), ("workers", "run by (worker)", ""),
+        ("tries", "most tries", "int")],
     "clusters": [
         ("scale", "scale", ""), ("domain", "domain", ""), ("k", "k", "int"),
         ("entropy", "entropy (nats)", "ppl"), ("normalized_entropy", "of max", "share"),

@@ -40,7 +40,7 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
             "test_ppl_min", "test_ppl_max", "seeds", "seed_ppl", "converged",
             "test_ppl_before_finetune", "finetune_gain_pct", "pretraining_flops",
             "specialization_flops", "inference_params", "pretraining_params",
-            "inference_flops_per_token", "within_cap", "wall_s"]
+            "inference_flops_per_token", "within_cap", "wall_s", "workers", "tries"]
     if runs is None or len(runs) == 0:
         return pd.DataFrame(columns=cols)
     frame = runs.copy()
@@ -74,6 +74,12 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
             "seeds": ",".join(str(k) for k in sorted(seed_ppl)),
             "seed_ppl": seed_ppl,
             "converged": (f"{int(conv.astype(bool).sum())}/{len(g)}" if len(conv) else ""),
+            # who ran the runs (``worker@host`` as the store records it) and the most tries
+            # any of them took (a worker that died: retried by another, issue 15)
+            "workers": _workers(g),
+            "tries": (int(pd.to_numeric(g["tries"], errors="coerce").max())
+                      if "tries" in g and pd.to_numeric(g["tries"], errors="coerce").notna().any()
+                      else np.nan),
             "test_ppl_before_finetune": before,
             "finetune_gain_pct": 100.0 * (before - after) / before if before > 0 else np.nan,
             "pretraining_flops": g["pretraining_flops"].mean(),
@@ -102,6 +108,14 @@ def _within_cap(scale: str, n_params: int) -> bool | None:
     except SpecplanError:
         return None
     return n_params <= cap
+
+
+def _workers(g: pd.DataFrame) -> str:
+    """The distinct workers (with their host when the store has it) of a group of runs."""
+    if "worker" not in g:
+        return ""
+    names = [str(w) for w in g["worker"].dropna().unique() if str(w)]
+    return ", ".join(sorted(names))
 
 
 def strategy_summary(table: pd.DataFrame) -> pd.DataFrame:

@@ -98,3 +98,19 @@ def test_demo_narrative_is_built_from_the_measurements(make_run_record) -> None:
     assert "equal pretraining compute (within 10%)" in text  # both made-up runs: 1e12
     printed = format_measured(summary, table)
     assert "hypernetwork ~" in printed and "100.00-120.00" in printed
+
+
+def test_report_shows_who_ran_each_run_and_the_tries(make_run_record) -> None:  # type: ignore[no-untyped-def]
+    """Issue 15: the report's runs table names the workers and the most tries a run took."""
+    from planner.reports.runs import runs_table
+
+    rows = []
+    for seed, (worker, tries) in enumerate([("hostA:11", 1), ("hostB:22", 2), ("hostA:11", 1)]):
+        r = make_run_record("small", "news", 100.0 + seed, seed=seed)
+        r.update({"worker": worker, "host": worker.split(":")[0], "tries": tries})
+        rows.append(r)
+    row = runs_table(pd.DataFrame(rows)).iloc[0]
+    assert row["workers"] == "hostA:11, hostB:22"
+    assert row["tries"] == 2
+    old = runs_table(pd.DataFrame([make_run_record("small", "news", 100.0, seed=0)])).iloc[0]
+    assert old["workers"] == "" and math.isnan(old["tries"])  # runs stored before workers
