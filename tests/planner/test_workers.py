@@ -211,7 +211,7 @@ def test_a_dead_workers_run_is_retried_a_bounded_number_of_times(kind: str,
 
 # ---------------------------------------------------------------------- real sweeps
 def _checkpoints(root: Path) -> list[Path]:
-    return list(root.glob("artifacts/tiny/*/checkpoint/state.json"))
+    return list(root.glob("artifacts/tiny/**/checkpoint/state.json"))  # seed-<n>/<key>/
 
 
 def _ppl_by_key(url: str) -> dict[str, float]:
