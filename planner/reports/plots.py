@@ -116,38 +116,12 @@ def plot_decision_map(frame: pd.DataFrame, ax: Axes | None = None, *,
         frame: `planner.reports.planning.decision_map`.
         point: the user's (pretraining, specialization) budget, marked with a star.
     """
-    from matplotlib.patches import Patch
-
-    ax = _axes(ax)
-    pre = np.sort(frame["pretraining_budget"].unique())
-    spec = np.sort(frame["specialization_budget"].unique())
-    names = list(dict.fromkeys(frame["strategy"]))
-    colors = strategy_colors(names)
-    codes = {n: i for i, n in enumerate(names)}
-    grid = (frame.pivot(index="specialization_budget", columns="pretraining_budget",
-                        values="strategy").reindex(index=spec, columns=pre))
-    z = np.vectorize(codes.get)(grid.to_numpy())  # (n_spec, n_pre) strategy codes
-    from matplotlib.colors import ListedColormap
-
-    cmap = ListedColormap([colors[n] for n in names])
-    ax.pcolormesh(_edges(pre), _edges(spec), z, cmap=cmap, vmin=-0.5,
-                  vmax=len(names) - 0.5, shading="flat")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    ax = _strategy_map(frame, "pretraining_budget", "specialization_budget", ax, point=point)
     unit_p = UNIT_LABELS.get(str(frame["pretraining_unit"].iloc[0]), "")
     unit_s = UNIT_LABELS.get(str(frame["specialization_unit"].iloc[0]), "")
     ax.set_xlabel(f"pretraining budget ({unit_p})")
     ax.set_ylabel(f"specialization budget per domain ({unit_s})")
     ax.set_title("Best strategy by budget")
-    handles: list[Artist] = [
-        Patch(facecolor=colors[n], label=_label(n) if n != "none" else "nothing fits")
-        for n in names]
-    if point is not None:
-        (star,) = ax.plot([point[0]], [point[1]], marker="*", markersize=16, color="white",
-                          markeredgecolor="black", linestyle="none", label="your budget")
-        handles.append(star)
-    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8,
-              frameon=False)
     return ax
 
 
@@ -156,29 +130,37 @@ def plot_decision_map_domains(frame: pd.DataFrame, ax: Axes | None = None, *,
     """The best strategy over the number of domains x a shared total budget (Fig. 6).
 
     Args:
-        frame: `planner.reports.report.decision_map_domains`.
+        frame: `planner.reports.planning.decision_map_domains`.
         point: the user's (number of domains, total budget), marked with a star.
     """
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
-
-    ax = _axes(ax)
-    ns = np.sort(frame["n_domains"].unique()).astype(float)
-    ts = np.sort(frame["total_budget"].unique())
-    names = list(dict.fromkeys(frame["strategy"]))
-    colors = strategy_colors(names)
-    codes = {n: i for i, n in enumerate(names)}
-    grid = frame.pivot(index="total_budget", columns="n_domains",
-                       values="strategy").reindex(index=ts, columns=ns.astype(int))
-    z = np.vectorize(codes.get)(grid.to_numpy())  # (n_totals, n_domains) strategy codes
-    ax.pcolormesh(_edges(ns), _edges(ts), z, cmap=ListedColormap([colors[n] for n in names]),
-                  vmin=-0.5, vmax=len(names) - 0.5, shading="flat")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    ax = _strategy_map(frame, "n_domains", "total_budget", ax, point=point)
     ax.set_xlabel("number of domains N")
     unit = UNIT_LABELS.get(str(frame["unit"].iloc[0]), "")
     ax.set_ylabel(f"total budget over N domains ({unit})")
     ax.set_title("Best strategy by number of domains (Eq. 1)")
+    return ax
+
+
+def _strategy_map(frame: pd.DataFrame, x: str, y: str, ax: Axes | None, *,
+                  point: tuple[float, float] | None) -> Axes:
+    """The winning strategy per (x, y) grid cell of `frame` as colored cells on log axes,
+    with a legend (and the user's point as a star); the caller labels the axes."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    ax = _axes(ax)
+    xs = np.sort(frame[x].unique())
+    ys = np.sort(frame[y].unique())
+    names = list(dict.fromkeys(frame["strategy"]))
+    colors = strategy_colors(names)
+    codes = {n: i for i, n in enumerate(names)}
+    grid = frame.pivot(index=y, columns=x, values="strategy").reindex(index=ys, columns=xs)
+    z = np.vectorize(codes.get)(grid.to_numpy())  # (n_y, n_x) strategy codes
+    ax.pcolormesh(_edges(xs.astype(float)), _edges(ys.astype(float)), z,
+                  cmap=ListedColormap([colors[n] for n in names]), vmin=-0.5,
+                  vmax=len(names) - 0.5, shading="flat")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     handles: list[Artist] = [
         Patch(facecolor=colors[n], label=_label(n) if n != "none" else "nothing fits")
         for n in names]
