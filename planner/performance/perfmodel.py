@@ -715,11 +715,7 @@ class PerformanceModel:
         u, u_t = axes(strategy, scale, pretraining_flops=pretraining_flops,
                       specialization_flops=specialization_flops,
                       teacher_pretraining_flops=teacher_pretraining_flops)
-        knobs = dict(params or {})
-        if n_experts is not None:
-            knobs["n_experts"] = n_experts
-        if selection is not None:
-            knobs["selection"] = selection
+        knobs = _knobs(params, n_experts, selection)
         return self._predict_axes(strategy, u=u, u_teacher=u_t, z=to_z(n_domain_tokens),
                                   params=knobs, finetune_fraction=finetune_fraction,
                                   scale=scale, domain=domain)
@@ -735,11 +731,7 @@ class PerformanceModel:
         student = max(pretraining_gpuh - teacher_pretraining_gpuh, 0.0)
         u = {"specialization": to_u(specialization_gpuh), "none": 0.0}.get(axis, to_u(student))
         u_t = to_u(teacher_pretraining_gpuh) if teacher_pretraining_gpuh > 0 else None
-        knobs = dict(params or {})
-        if n_experts is not None:
-            knobs["n_experts"] = n_experts
-        if selection is not None:
-            knobs["selection"] = selection
+        knobs = _knobs(params, n_experts, selection)
         return self._predict_axes(strategy, u=u, u_teacher=u_t, z=to_z(n_domain_tokens),
                                   params=knobs, finetune_fraction=finetune_fraction,
                                   scale="paper")
@@ -1058,3 +1050,13 @@ def leave_one_out_table8(*, slope_penalty: float = 0.3) -> list[dict[str, Any]]:
                         "ape": 100.0 * abs(pred - obs) / obs})
     return out
 
+
+def _knobs(params: Mapping[str, Any] | None, n_experts: int | None,
+           selection: str | None) -> dict[str, Any]:
+    """`params` with the explicit ``n_experts`` / ``selection`` arguments laid over it."""
+    knobs = dict(params or {})
+    if n_experts is not None:
+        knobs["n_experts"] = n_experts
+    if selection is not None:
+        knobs["selection"] = selection
+    return knobs
