@@ -56,6 +56,7 @@ from planner.performance.domain_prior import (
     domain_edges,
     domain_prior,
     measured_gains,
+    min_documents,
     sensitive_to,
     spends_per_domain,
 )
@@ -71,8 +72,9 @@ __all__ = ["DomainAdvice", "DomainAnswer", "advise", "cluster_statistics", "reso
 #: Stored histograms with fewer clusters than this are not used (the report's
 #: `DIFFUSE_MIN_K`: the paper's evidence is at k = 16 and above).
 MIN_STORED_K = 8
-#: A histogram needs at least this many documents (one per cluster at the paper's k).
-MIN_DOCS = PAPER_K
+#: A histogram needs at least this many documents (`min_documents`: one per cluster at
+#: the paper's k).
+MIN_DOCS = min_documents(PAPER_K)
 #: Relative perplexity difference treated as a tie when comparing with the set's choice.
 _TIE = 0.005
 
@@ -118,28 +120,40 @@ def resolve_domains(specs: Sequence[str], runs: pd.DataFrame | None = None,
 
 # ------------------------------------------------------------------------------ statistics
 def _stored_stats(name: str, runs: pd.DataFrame | None) -> ClusterStats | None:
-    """The store's histogram for `name` with the largest k >= MIN_STORED_K: the one the
-    report's diffuse warning reads (`planner.reports.report.cluster_table`)."""
+    """The store's histogram for `name`: the largest k >= MIN_STORED_K drawn from enough
+    documents (`min_documents`), else the largest k's fallback (too few documents, said
+    in one line); None when no run recorded one. The report's diffuse warning judges the
+    same histograms by the same minimum (`planner.reports.clusters.cluster_table`)."""
     if runs is None or not len(runs) or "info" not in runs:
         return None
-    best: tuple[int, list[float], Mapping[str, Any]] | None = None
+    found: list[ClusterStats] = []
     for rec in runs[runs["domain"] == name].to_dict("records"):
         info = rec.get("info")
         hist = info.get("cluster_histogram") if isinstance(info, Mapping) else None
         if not isinstance(hist, (list, tuple)) or len(hist) < MIN_STORED_K:
             continue
-        if best is None or len(hist) > best[0]:
-            best = (len(hist), [float(x) for x in hist], rec)
-    if best is None:
+        k = len(hist)
+        hist = [float(x) for x in hist]
+        n_docs = histogram_documents(info, hist)
+        note = "" if k == PAPER_K else f"; thresholds calibrated at k={PAPER_K}"
+        found.append(ClusterStats.from_histogram(
+            name, hist, n_docs=n_docs,
+            source=f"stored run ({rec.get('strategy')} at scale {rec.get('scale')!r}, "
+                   f"k={k}, {n_docs if n_docs is not None else 'unknown'} documents{note})"))
+    if not found:
         return None
-    k, hist, rec = best
-    note = "" if k == PAPER_K else f"; thresholds calibrated at k={PAPER_K}"
-    n_docs = _implied_docs(hist)
-    if n_docs is not None and n_docs < k:
-        note += f"; a noisy estimate: {n_docs} documents for {k} clusters"
-    return ClusterStats.from_histogram(
-        name, hist, n_docs=n_docs, source=f"stored run ({rec.get('strategy')} at scale "
-                                          f"{rec.get('scale')!r}, k={k}{note})")
+    found.sort(key=lambda st: (st.usable, len(st.histogram) or st.k), reverse=True)
+    return found[0]
+
+
+def histogram_documents(info: Mapping[str, Any], hist: Sequence[float]) -> int | None:
+    """How many domain documents a stored histogram was drawn from: the run's
+    ``n_domain_docs`` when it recorded one, else the fewest counts that give its shares
+    (`_implied_docs`: runs store shares, not counts)."""
+    n = info.get("n_domain_docs")
+    if isinstance(n, (int, float)) and not isinstance(n, bool) and n == n and n >= 1:
+        return int(n)
+    return _implied_docs(hist)
 
 
 def _implied_docs(hist: Sequence[float], limit: int = 10_000) -> int | None:
@@ -190,7 +204,7 @@ def cluster_statistics(ref: _DomainRef, runs: pd.DataFrame | None = None, *,
             ref.name, "known only from stored runs, none of which recorded a cluster "
                       f"histogram with k >= {MIN_STORED_K}")
     n_tokens = _token_count(ref.domain) if compute else None
-    if stored is not None and (stored.k == PAPER_K or not compute):
+    if stored is not None and stored.usable and (stored.k == PAPER_K or not compute):
         return replace(stored, n_tokens=n_tokens)  # what the report's warning reads
     computed = _computed_stats(ref.domain, n_tokens, compute=compute, progress=progress)
     if computed.usable or stored is None:
@@ -228,8 +242,9 @@ def _computed_stats(domain: Any, n_tokens: int | None, *, compute: bool, progres
             n_tokens=n_tokens)
     if n_docs < MIN_DOCS:
         return ClusterStats.unavailable(
-            domain.name, f"{n_docs} training document(s), fewer than the {MIN_DOCS} a "
-                         f"{PAPER_K}-cluster histogram needs", n_tokens=n_tokens)
+            domain.name, f"{n_docs} training document(s), fewer than the minimum {MIN_DOCS} "
+                         f"a k={PAPER_K} histogram needs (one per cluster)", n_tokens=n_tokens,
+            n_docs=n_docs)
     from strategies.machinery.clustering import domain_cluster_table
 
     try:

@@ -341,3 +341,58 @@ def test_declarations_are_validated() -> None:
     with pytest.raises(ValueError, match="baseline"):
         PlanningPrior(kind="reference", source="x", baseline=True,
                       domain_edge=DomainEdge(reference_gpuh=400.0, source="x"))
+
+
+# ------------------------------------------------------------------------------ few documents
+def test_minimum_documents_is_one_per_cluster_and_falls_back() -> None:
+    """n < k documents cannot read uniform (h <= ln n / ln k): the statistics are unusable,
+    the prior keeps the paper's average and one line names the domain, count and minimum."""
+    from planner.performance.domain_prior import min_documents
+
+    assert min_documents(PAPER_K) == PAPER_K
+    five = [0.2] * 5 + [0.0] * (PAPER_K - 5)  # 5 documents, one per cluster: h = ln 5 / ln 16
+    stats = ClusterStats.from_histogram("legal", five, n_docs=5)
+    assert not stats.usable and stats.n_docs == 5
+    assert f"5 document(s) for a k={PAPER_K} histogram, fewer than the minimum 16" in (
+        stats.fallback)
+    assert f"cannot exceed {math.log(5) / math.log(16):.2f}" in stats.fallback
+    prior = domain_prior(stats)
+    assert prior.multiplier["mixture"] == 1.0 and not prior.diffuse
+    assert "'legal'" in prior.reasons["mixture"] and "minimum 16" in prior.reasons["mixture"]
+    assert ClusterStats.from_histogram("legal", [1 / 16] * 16, n_docs=16).usable
+
+
+def test_few_documents_widen_a_concentrated_reading() -> None:
+    """Miller-Madow: the plug-in entropy reads low by (k - 1) / (2 n) nats; a concentrated
+    reading that the bias could carry past gutenberg's .566 gets the whole-edge band."""
+    from planner.performance.domain_prior import entropy_bias
+
+    assert entropy_bias(16, 16) == pytest.approx(15 / (32 * math.log(16)), rel=1e-12)
+    hist = [0.6, 0.1, 0.1, 0.1, 0.1] + [0.0] * (PAPER_K - 5)  # h = .48 (closed form below)
+    h = -sum(x * math.log(x) for x in hist if x) / math.log(PAPER_K)
+    assert h == pytest.approx((-(0.6 * math.log(0.6)) - 0.4 * math.log(0.1)) / math.log(16))
+    many = domain_prior(ClusterStats.from_histogram("a", hist, n_docs=1000))
+    few = domain_prior(ClusterStats.from_histogram("a", hist, n_docs=20))
+    assert h + entropy_bias(16, 20) > 0.566 > h + entropy_bias(16, 1000)
+    assert many.sigma_factor["mixture"] == pytest.approx(0.5)
+    assert few.sigma_factor["mixture"] == pytest.approx(9 / 7)
+    assert few.multiplier["mixture"] == many.multiplier["mixture"] == pytest.approx(9 / 7)
+    assert "Miller-Madow" in few.reasons["mixture"]
+
+
+def test_stored_histogram_from_too_few_documents(make_run_record: Any) -> None:
+    """A stored k=16 histogram of 5 documents: the advice falls back to the paper's average
+    and the report gives no diffuse verdict for it (both say why), so they agree."""
+    from planner.reports.clusters import cluster_notes, cluster_table
+    from planner.search.per_domain import _DomainRef, cluster_statistics
+
+    few = [0.2] * 5 + [0.0] * (PAPER_K - 5)
+    runs = pd.DataFrame([make_run_record("importance_sampling", "legal", 50.0,
+                                         info={"cluster_histogram": few})])
+    stats = cluster_statistics(_DomainRef("legal"), runs, compute=False)
+    assert not stats.usable and "minimum 16" in stats.fallback
+    table = cluster_table(runs)
+    assert table["n_docs"].tolist() == [5] and not table["diffuse"].any()
+    notes = cluster_notes(table)
+    assert len(notes) == 1 and "'legal'" in notes[0] and "minimum 16" in notes[0]
+    assert "prefer" not in notes[0]
