@@ -274,6 +274,8 @@ class DomainAnswer:
         adjustments: strategy -> what the domain did to its prediction.
         recommendation: the domain's own choice (before `strategy` overrides it).
         strategy: the advice for this domain.
+        predicted_ppl: its predicted perplexity under `strategy` (paper scale).
+        interval: the ~90% band of `predicted_ppl`.
         set_strategy_ppl: this domain's predicted perplexity under the set's strategy.
         reasons: what about this domain moved the answer.
     """
@@ -294,10 +296,12 @@ class DomainAnswer:
         return bool(self.set_strategy) and self.strategy != self.set_strategy
 
     set_strategy: str = ""
+    interval: tuple[float, float] = (math.nan, math.nan)
 
     def to_dict(self) -> dict[str, Any]:
         return {"domain": self.name, "strategy": self.strategy,
-                "predicted_ppl": self.predicted_ppl, "set_strategy": self.set_strategy,
+                "predicted_ppl": self.predicted_ppl, "interval": list(self.interval),
+                "set_strategy": self.set_strategy,
                 "set_strategy_ppl": self.set_strategy_ppl, "differs": self.differs,
                 "stats": self.stats.to_dict(), "diffuse": self.prior.diffuse,
                 "adjustments": {k: v.to_dict() for k, v in self.adjustments.items()},
@@ -353,6 +357,8 @@ class DomainAdvice:
         for d in self.domains:
             st = d.stats
             head = f"{d.name}: {d.strategy}, predicted {d.predicted_ppl:.2f}"
+            if all(math.isfinite(x) for x in d.interval):
+                head += f" ({d.interval[0]:.2f}-{d.interval[1]:.2f})"
             if d.differs and d.set_strategy_ppl is not None:
                 head += f" (the set's {d.set_strategy}: {d.set_strategy_ppl:.2f})"
             lines.append(head)
@@ -364,7 +370,7 @@ class DomainAdvice:
             else:
                 lines.append(f"    {tokens}; no cluster statistics: {st.fallback}")
             lines += [f"    - {r}" for r in d.reasons]
-            lines += [f"    {line}" for line in _edge_lines(d)]
+            lines += [f"    {line}" for line in edge_lines(d)]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -373,7 +379,7 @@ def _pct(x: float) -> str:
     return f"{100 * math.expm1(x):+.1f}%"
 
 
-def _edge_lines(d: DomainAnswer) -> list[str]:
+def edge_lines(d: DomainAnswer) -> list[str]:
     """Per strategy, at its reference compute: the paper-average edge over the baseline
     (SLM), the domain prior's, the measured gain and how much it counted, the result."""
     out = []
@@ -451,7 +457,7 @@ def advise(budget: Budget, domains: Sequence[str], *, runs: pd.DataFrame | None 
     paper = recommend(budget, model=base, **kw)  # type: ignore[arg-type]
     set_rec = recommend(budget, model=SetAdjustedModel(models), **kw)  # type: ignore[arg-type]
     answers = tuple(_answer(m, recommend(budget, model=m, **kw),  # type: ignore[arg-type]
-                            set_rec, budget) for m in models)
+                            set_rec, budget, kw) for m in models)
     return DomainAdvice(budget=budget, set_recommendation=set_rec, paper_average=paper,
                         domains=answers, reasons=tuple(_set_reasons(set_rec, paper, answers)),
                         transfer_sigma=transfer_sigma, notes=tuple(notes))
@@ -463,7 +469,7 @@ def _ref_name(spec: str, refs: Sequence[_DomainRef]) -> str:
 
 
 def _answer(model: DomainAdjustedModel, rec: Recommendation, set_rec: Recommendation,
-            budget: Budget) -> DomainAnswer:
+            budget: Budget, kw: Mapping[str, Any]) -> DomainAnswer:
     prior = model.prior
     tokens = budget.n_domain_tokens
     base = model.baseline
@@ -495,7 +501,7 @@ def _answer(model: DomainAdjustedModel, rec: Recommendation, set_rec: Recommenda
             f"{excl}); counted {a.evidence_weight:.0%} against the paper-scale prior (transfer "
             f"uncertainty {model.transfer_sigma:.2f}): shifts {s} by "
             f"{100 * math.expm1(a.evidence_shift):+.1f}%")
-    strategy, ppl = rec.strategy, rec.predicted_ppl
+    strategy, ppl, interval = rec.strategy, rec.predicted_ppl, rec.interval
     small = _ppl_of(rec, base) if base is not None else None
     if prior.diffuse and strategy in experts and base is not None and small is not None:
         if small <= rec.interval[1]:
@@ -503,7 +509,7 @@ def _answer(model: DomainAdjustedModel, rec: Recommendation, set_rec: Recommenda
                 f"diffuse domain: {strategy}'s remaining predicted edge over {base} "
                 f"({max(0.0, small - ppl):.2f} PPL) lies inside its band ({rec.interval[0]:.2f}-"
                 f"{rec.interval[1]:.2f}); the paper saw none on its diffuse domains: {base}")
-            strategy, ppl = base, small
+            strategy, ppl, interval = base, small, _band(model, budget, base, small, kw)
         else:
             reasons.append(
                 f"diffuse domain, yet {strategy} stays ahead of {base} by {small - ppl:.2f} "
@@ -529,7 +535,23 @@ def _answer(model: DomainAdjustedModel, rec: Recommendation, set_rec: Recommenda
     return DomainAnswer(name=model.domain, stats=st, prior=prior, gains=model.gains,
                         adjustments=adjustments, recommendation=rec, strategy=strategy,
                         predicted_ppl=ppl, set_strategy_ppl=set_ppl,
-                        set_strategy=set_rec.strategy, reasons=tuple(reasons))
+                        set_strategy=set_rec.strategy, reasons=tuple(reasons),
+                        interval=interval)
+
+
+def _band(model: DomainAdjustedModel, budget: Budget, strategy: str, ppl: float,
+          kw: Mapping[str, Any]) -> tuple[float, float]:
+    """The band of `strategy`'s prediction on the domain (its own best plan); NaN when it
+    cannot be planned alone or plans to another perplexity than `ppl`."""
+    from planner.search.recommend import recommend
+
+    try:
+        alone = recommend(budget, model=model, **{**kw, "strategies": [strategy]})  # type: ignore[arg-type]
+    except SpecplanError:
+        return (math.nan, math.nan)
+    if not math.isclose(alone.predicted_ppl, ppl, rel_tol=_TIE):
+        return (math.nan, math.nan)
+    return alone.interval
 
 
 def _set_reasons(set_rec: Recommendation, paper: Recommendation,
