@@ -110,6 +110,12 @@ def resolve_domains(specs: Sequence[str], runs: pd.DataFrame | None = None,
             known = ", ".join(sorted(stored)) or "none"
             raise SpecplanError(f"--domain {spec}: {err} (domains in the results store: "
                                 f"{known})") from None
+        if "=" in spec:  # NAME=PATH: a missing path is bad input, not a domain without text
+            from pathlib import Path
+
+            path = Path(spec.split("=", 1)[1].strip()).expanduser()
+            if not path.exists():
+                raise SpecplanError(f"--domain {spec}: no such file or folder: {path}")
         out.append(_DomainRef(d.name, d))
     names = [r.name for r in out]
     dup = sorted({n for n in names if names.count(n) > 1})

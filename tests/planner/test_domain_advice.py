@@ -164,6 +164,12 @@ def test_unknown_domain_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "--domain no_such_domain" in err and "Traceback" not in err
+    code = main(["recommend", "--pretraining-budget", "400gpuh", "--specialization-budget",
+                 "2gpuh", "--inference-budget", "126M", "--domain-tokens", "8M",
+                 "--domain", "mine=/no/such/folder"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "--domain mine=/no/such/folder: no such file or folder" in err
 
 
 def test_too_few_documents_fall_back_and_say_why(tmp_path: Path,
