@@ -486,3 +486,42 @@ def test_stored_histogram_from_too_few_documents(make_run_record: Any) -> None:
     notes = cluster_notes(table)
     assert len(notes) == 1 and "'legal'" in notes[0] and "minimum 16" in notes[0]
     assert "prefer" not in notes[0]
+
+
+# ------------------------------------------------------------------------------ transfer
+def test_transfer_benchmark_arithmetic(make_run_record: Any) -> None:
+    """`benchmarks/bench_transfer.py` on synthetic runs: gains paired over seeds, the RMS
+    transfer error and the rank agreement against closed forms; it says what it compared
+    and how TRANSFER_SIGMA follows."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_transfer.py"
+    spec = importlib.util.spec_from_file_location("bench_transfer", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    gains = {("a", "mixture"): (0.3, 0.2), ("a", "hypernetwork"): (-0.1, -0.05),
+             ("b", "mixture"): (0.2, 0.25), ("b", "hypernetwork"): (-0.2, -0.1)}
+    rows = []
+    for scale, i in (("tiny", 0), ("demo", 1)):
+        for domain in ("a", "b"):
+            for seed in (0, 1):
+                rows.append(make_run_record("small", domain, 50.0 + seed, scale=scale,
+                                            seed=seed))
+                for strategy in ("mixture", "hypernetwork"):
+                    g = gains[(domain, strategy)][i]
+                    rows.append(make_run_record(strategy, domain, (50.0 + seed) * math.exp(g),
+                                                scale=scale, seed=seed))
+    runs = pd.DataFrame(rows)
+    res = bench.compare(runs, "tiny", "demo")
+    diffs = [hi - lo for lo, hi in gains.values()]
+    assert res["overall"]["n_pairs"] == 4
+    assert res["overall"]["transfer_rms"] == pytest.approx(
+        math.sqrt(sum(d * d for d in diffs) / 4), rel=1e-9)
+    assert res["overall"]["sign_agreement"] == 1.0
+    assert res["per_domain"]["a"]["kendall_tau"] == 1.0  # mixture last at both scales
+    assert res["per_strategy"]["mixture"]["kendall_tau"] == -1.0  # a > b, then b > a
+    text = "\n".join(bench.describe(res, runs))
+    assert "tiny" in text and "demo" in text and "4 (domain, strategy) pairs" in text
+    assert f"= {res['overall']['transfer_rms']:.3f} log ppl" in text
+    assert bench.missing(runs, ("tiny", "study")) == ["study"]
