@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from planner.search.per_domain import DomainAdvice, DomainAnswer
 
 __all__ = ["ADVICE_COLUMNS", "PAPER_AVERAGE_LABEL", "advice_for_runs", "advice_frame",
-           "advice_lines", "advice_payload", "advised_warning", "attach_advice",
+           "advice_payload", "advised_warning", "attach_advice",
            "demo_advice", "demo_text", "diffuse_warnings", "headline_text", "moved_by",
            "write_advice"]
 
@@ -168,19 +168,6 @@ def attach_advice(report: Report, advice: DomainAdvice | None, why: str = "") ->
     report.recommendation_frame = recommendation_table(advice.set_recommendation)
     report.recommendation_text = advice.format()
     report.notes[:] = _agreeing(report.notes, advice)
-
-
-def advice_lines(advice: DomainAdvice) -> list[str]:
-    """One line for the set, one per domain: the report's notes."""
-    s = advice.set_recommendation
-    out = [f"Per-domain advice: one shared {s.strategy} for the {len(advice.domains)} "
-           f"domain(s) (predicted macro perplexity {s.predicted_ppl:.2f}); "
-           + "; ".join(advice.reasons[:3])]
-    for d in advice.domains:
-        why = d.reasons[-1] if d.reasons else ""
-        out.append(f"{d.name}: {d.strategy} (predicted {d.predicted_ppl:.2f})"
-                   + (f": {why}" if why else ""))
-    return out
 
 
 def demo_text(advice: DomainAdvice | None, warnings: dict[str, str], fallback: str = "",
