@@ -108,11 +108,15 @@ def _diffuse_warning(domain: str, k: int, ent: float, norm: float, top: float) -
             f"(§5.3, Table 10); {diffuse_preference()}")
 
 
+#: How a few-documents note's last clause starts (`planner.reports.domain_advice`
+#: replaces the clause with what the advice did for that domain).
+NO_VERDICT = "no diffuse verdict"
+
+
 def _few_documents(domain: str, k: int, n_docs: int | None) -> str:
     return (f"domain {domain!r}: its k={k} cluster histogram comes from {n_docs} "
-            f"document(s), fewer than the minimum {min_documents(k)} (one per cluster): no "
-            "diffuse verdict; the per-domain advice uses the paper's nine-domain average "
-            "for it.")
+            f"document(s), fewer than the minimum {min_documents(k)} (one per cluster): "
+            f"{NO_VERDICT}; the per-domain advice does not use it.")
 
 
 def cluster_notes(clusters: pd.DataFrame) -> list[str]:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from domains.errors import SpecplanError
 from planner.performance.domain_prior import cluster_experts
-from planner.reports.clusters import PREFER
+from planner.reports.clusters import NO_VERDICT, PREFER
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -119,7 +119,7 @@ def headline_text(advice: DomainAdvice) -> list[str]:
     s, b, p = advice.set_recommendation, advice.budget, advice.paper_average
     names = ", ".join(d.name for d in advice.domains)
     out = [f"Recommended for your domains: {s.strategy} ({s.paper_name}), one shared "
-           f"pretraining serving {b.n_domains} domain(s) ({names}); predicted macro "
+           f"pretraining serving {b.n_domains} domain(s), advised on {names}; predicted macro "
            f"perplexity {s.predicted_ppl:.2f} (90% band {s.interval[0]:.2f} to "
            f"{s.interval[1]:.2f})."]
     differ = [d for d in advice.domains if d.differs]
@@ -143,12 +143,25 @@ def advised_warning(warning: str, answer: DomainAnswer) -> str:
             "your domains\").")
 
 
+def _no_verdict(note: str, answer: DomainAnswer) -> str:
+    """A few-documents note (`planner.reports.clusters`) ending with what the advice did:
+    other statistics of the domain, or the paper's average."""
+    head = note.split(NO_VERDICT, 1)[0]
+    st = answer.stats
+    did = (f"the advice reads other statistics ({st.source}): {answer.strategy}" if st.usable
+           else f"the advice uses the paper's nine-domain average: {answer.strategy}")
+    return f"{head}{NO_VERDICT} from it; {did}."
+
+
 def _agreeing(notes: Sequence[str], advice: DomainAdvice) -> list[str]:
     out = []
     for note in notes:
-        answer = next((d for d in advice.domains
-                       if note.startswith(f"domain {d.name!r} is diffuse")), None)
-        out.append(advised_warning(note, answer) if answer is not None else note)
+        for d in advice.domains:
+            if note.startswith(f"domain {d.name!r} is diffuse"):
+                note = advised_warning(note, d)
+            elif note.startswith(f"domain {d.name!r}: ") and NO_VERDICT in note:
+                note = _no_verdict(note, d)
+        out.append(note)
     return out
 
 

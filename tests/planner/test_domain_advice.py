@@ -525,3 +525,30 @@ def test_transfer_benchmark_arithmetic(make_run_record: Any) -> None:
     assert "tiny" in text and "demo" in text and "4 (domain, strategy) pairs" in text
     assert f"= {res['overall']['transfer_rms']:.3f} log ppl" in text
     assert bench.missing(runs, ("tiny", "study")) == ["study"]
+
+
+def test_few_documents_note_says_what_the_advice_did(make_run_record: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's few-documents note ends with the advice's own basis: the paper's
+    average when the domain has nothing else, the other statistics when it has them."""
+    from planner.reports.clusters import cluster_notes, cluster_table
+    from planner.reports.domain_advice import _agreeing, advice_for_runs
+    from planner.search import per_domain
+
+    monkeypatch.setattr(per_domain, "_token_count", lambda domain: None)
+    few = [0.2] * 5 + [0.0] * (PAPER_K - 5)
+    peaked8 = [0.79] + [0.03] * 7  # 100 documents at k = 8
+    rows = [make_run_record("small", "acme", 50.0, scale="demo"),
+            make_run_record("importance_sampling", "acme", 45.0, scale="demo",
+                            info={"cluster_histogram": few})]
+    only_few = pd.DataFrame(rows)
+    both = pd.DataFrame([*rows, make_run_record("importance_sampling", "acme", 60.0,
+                                                info={"cluster_histogram": peaked8})])
+    for runs, basis in ((only_few, "the advice uses the paper's nine-domain average: "),
+                        (both, "the advice reads other statistics (stored run")):
+        notes = cluster_notes(cluster_table(runs))
+        advice, why = advice_for_runs(default_budget(), runs, ["acme"])
+        assert advice is not None, why
+        (note,) = [n for n in _agreeing(notes, advice) if "minimum 16" in n]
+        assert basis in note and note.endswith(f": {advice.domains[0].strategy}.")
+        assert advice.domains[0].stats.usable == (runs is both)
