@@ -209,7 +209,7 @@ def cluster_statistics(ref: _DomainRef, runs: pd.DataFrame | None = None, *,
         return stored or ClusterStats.unavailable(
             ref.name, "known only from stored runs, none of which recorded a cluster "
                       f"histogram with k >= {MIN_STORED_K}")
-    n_tokens = _token_count(ref.domain) if compute else None
+    n_tokens = _token_count(ref.domain, cached_only=not compute)
     if stored is not None and stored.usable and (stored.k == PAPER_K or not compute):
         return replace(stored, n_tokens=n_tokens)  # what the report's warning reads
     computed = _computed_stats(ref.domain, n_tokens, compute=compute, progress=progress)
@@ -218,13 +218,16 @@ def cluster_statistics(ref: _DomainRef, runs: pd.DataFrame | None = None, *,
     return replace(stored, n_tokens=n_tokens)
 
 
-def _token_count(domain: Any) -> int | None:
-    from domains.stats import token_counts
+def _token_count(domain: Any, *, cached_only: bool = False) -> int | None:
+    """The domain's train tokens (project tokenizer); with `cached_only`, only when the
+    count is cached (`specplan domains`, an earlier `recommend --domain`)."""
+    from domains.stats import cached_token_counts, token_counts
 
     try:
-        return int(token_counts(domain)["train"])
+        counts = cached_token_counts(domain) if cached_only else token_counts(domain)
     except SpecplanError:
         return None
+    return int(counts["train"]) if counts is not None else None
 
 
 def _computed_stats(domain: Any, n_tokens: int | None, *, compute: bool, progress: bool,

@@ -181,7 +181,7 @@ def test_too_few_documents_fall_back_and_say_why(tmp_path: Path,
     folder.mkdir()
     for i in range(12):
         (folder / f"{i}.txt").write_text(f"Document {i} about invoices and their payment terms.")
-    monkeypatch.setattr(per_domain, "_token_count", lambda domain: 300)
+    monkeypatch.setattr(per_domain, "_token_count", lambda domain, **kw: 300)
     ref = per_domain._DomainRef("few", get_domain(f"few={folder}"))
     stats = per_domain.cluster_statistics(ref)
     assert not stats.usable and "too few" in stats.fallback
@@ -244,7 +244,7 @@ def test_demo_recommendation_and_warnings_agree(make_run_record: Any, reference_
     from planner.reports.report import build_report
     from planner.search import per_domain
 
-    monkeypatch.setattr(per_domain, "_token_count", lambda domain: None)  # no tokenizer
+    monkeypatch.setattr(per_domain, "_token_count", lambda domain, **kw: None)  # no tokenizer
     monkeypatch.setattr(figures, "figures", lambda report: [])  # no plots: fast
 
     peaked = [0.85] + [0.01] * (PAPER_K - 1)
@@ -383,7 +383,7 @@ def test_no_embeddable_document_falls_back_and_says_why(
         raise SpecplanError("no document could be embedded")
 
     monkeypatch.setattr(clustering, "domain_cluster_table", no_embedding)
-    monkeypatch.setattr(per_domain, "_token_count", lambda domain: None)
+    monkeypatch.setattr(per_domain, "_token_count", lambda domain, **kw: None)
     stats = per_domain.cluster_statistics(
         per_domain._DomainRef("scans", get_domain(f"scans={folder}")))
     assert not stats.usable and "could be embedded" in stats.fallback
@@ -535,7 +535,7 @@ def test_few_documents_note_says_what_the_advice_did(make_run_record: Any,
     from planner.reports.domain_advice import _agreeing, advice_for_runs
     from planner.search import per_domain
 
-    monkeypatch.setattr(per_domain, "_token_count", lambda domain: None)
+    monkeypatch.setattr(per_domain, "_token_count", lambda domain, **kw: None)
     few = [0.2] * 5 + [0.0] * (PAPER_K - 5)
     peaked8 = [0.79] + [0.03] * 7  # 100 documents at k = 8
     rows = [make_run_record("small", "acme", 50.0, scale="demo"),
