@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from planner.search.per_domain import DomainAdvice, DomainAnswer
 
 __all__ = ["ADVICE_COLUMNS", "PAPER_AVERAGE_LABEL", "advice_for_runs", "advice_frame",
-           "advice_payload", "advised_warning", "attach_advice",
+           "advice_payload", "advised_warning", "attach_advice", "differs_text",
            "demo_advice", "demo_text", "diffuse_warnings", "headline_text", "moved_by",
            "write_advice"]
 
@@ -124,15 +124,26 @@ def headline_text(advice: DomainAdvice) -> list[str]:
            f"{s.interval[1]:.2f})."]
     differ = [d for d in advice.domains if d.differs]
     if differ:
-        out.append("Where a domain's own choice differs: " + "; ".join(
-            f"{d.name}: {d.strategy} (predicted {d.predicted_ppl:.2f}"
-            + (f"; the set's {d.set_strategy}: {d.set_strategy_ppl:.2f}"
-               if d.set_strategy_ppl is not None else "") + ")" for d in differ) + ".")
+        out.append("Where a domain's own choice differs: "
+                   + "; ".join(differs_text(d) for d in differ) + ".")
     else:
         out.append("Every domain's own choice is the set's.")
     out.append(f"Context, the {PAPER_AVERAGE_LABEL}: {p.strategy} ({p.paper_name}), "
                f"predicted {p.predicted_ppl:.2f}.")
     return out
+
+
+def differs_text(d: DomainAnswer) -> str:
+    """A domain whose own choice differs from the set's, in one phrase: both predictions,
+    and whether the set's model serves it at no predicted loss."""
+    from planner.search.per_domain import TIE
+
+    text = f"{d.name}: {d.strategy} (predicted {d.predicted_ppl:.2f}"
+    if d.set_strategy_ppl is not None:
+        text += f"; the set's {d.set_strategy}: {d.set_strategy_ppl:.2f}"
+        if d.set_strategy_ppl - d.predicted_ppl <= TIE * d.predicted_ppl:
+            text += ", no worse: the shared model serves it at no predicted loss"
+    return text + ")"
 
 
 def advised_warning(warning: str, answer: DomainAnswer) -> str:

@@ -132,7 +132,7 @@ def _cost_text(rec: Any) -> dict[str, str]:
 def _headline(report: Report) -> dict[str, Any] | None:
     """The per-domain headline (`planner.reports.domain_advice.attach_advice`): the set's
     answer, each domain's differing choice, the paper's average as labelled context."""
-    from planner.reports.domain_advice import PAPER_AVERAGE_LABEL
+    from planner.reports.domain_advice import PAPER_AVERAGE_LABEL, differs_text
 
     advice = report.advice
     if advice is None:
@@ -141,10 +141,7 @@ def _headline(report: Report) -> dict[str, Any] | None:
     return {
         "rec": s, "cost": _cost_text(s), "n_served": advice.budget.n_domains,
         "domains": [d.name for d in advice.domains],
-        "differs": [f"{d.name}: {d.strategy} (predicted {d.predicted_ppl:.2f}"
-                    + (f"; the set's {d.set_strategy}: {d.set_strategy_ppl:.2f}"
-                       if d.set_strategy_ppl is not None else "") + ")"
-                    for d in advice.domains if d.differs],
+        "differs": [differs_text(d) for d in advice.domains if d.differs],
         "reasons": list(advice.reasons),
         "context": {"label": PAPER_AVERAGE_LABEL, "rec": p}}
 

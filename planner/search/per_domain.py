@@ -76,7 +76,7 @@ MIN_STORED_K = 8
 #: the paper's k).
 MIN_DOCS = min_documents(PAPER_K)
 #: Relative perplexity difference treated as a tie when comparing with the set's choice.
-_TIE = 0.005
+TIE = 0.005
 
 
 # ------------------------------------------------------------------------------ domains
@@ -534,7 +534,7 @@ def _answer(model: DomainAdjustedModel, rec: Recommendation, set_rec: Recommenda
         else:
             how = (f"{strategy} needs its own generic pretraining, besides the set's "
                    f"{set_rec.strategy}: within the one shared budget, take the set's model")
-        if set_ppl is not None and set_ppl - ppl <= _TIE * ppl:
+        if set_ppl is not None and set_ppl - ppl <= TIE * ppl:
             reasons.append(f"differs from the set's {set_rec.strategy}, which is predicted no "
                            f"worse here ({set_ppl:.2f} vs {ppl:.2f}): if the set keeps it, it "
                            "serves this domain at no predicted loss")
@@ -558,7 +558,7 @@ def _band(model: DomainAdjustedModel, budget: Budget, strategy: str, ppl: float,
         alone = recommend(budget, model=model, **{**kw, "strategies": [strategy]})  # type: ignore[arg-type]
     except SpecplanError:
         return (math.nan, math.nan)
-    if not math.isclose(alone.predicted_ppl, ppl, rel_tol=_TIE):
+    if not math.isclose(alone.predicted_ppl, ppl, rel_tol=TIE):
         return (math.nan, math.nan)
     return alone.interval
 
