@@ -19,13 +19,26 @@ from domains.spec import BUILTIN_DOMAINS
 from domains.tokenizer import DEFAULT_VOCAB_SIZE, get_tokenizer, tokenize_split, tokenizer_key
 
 
-def token_counts(domain: Domain, vocab_size: int = DEFAULT_VOCAB_SIZE) -> dict[str, int]:
-    """Tokens per split (eos after each document included), in the project tokenizer."""
+def _counts_path(domain: Domain, vocab_size: int) -> Any:
     key = stable_hash("counts-v1", domain.fingerprint, tokenizer_key(vocab_size))
-    path = cache_dir("stats") / f"{file_stem(domain.name)}-{key[:24]}.json"
-    cached = read_json(path)
+    return cache_dir("stats") / f"{file_stem(domain.name)}-{key[:24]}.json"
+
+
+def cached_token_counts(domain: Domain, vocab_size: int = DEFAULT_VOCAB_SIZE,
+                        ) -> dict[str, int] | None:
+    """`token_counts` when they are cached, else None (nothing is tokenized)."""
+    cached = read_json(_counts_path(domain, vocab_size))
     if isinstance(cached, dict) and set(cached) == set(SPLITS):
         return {s: int(cached[s]) for s in SPLITS}
+    return None
+
+
+def token_counts(domain: Domain, vocab_size: int = DEFAULT_VOCAB_SIZE) -> dict[str, int]:
+    """Tokens per split (eos after each document included), in the project tokenizer."""
+    cached = cached_token_counts(domain, vocab_size)
+    if cached is not None:
+        return cached
+    path = _counts_path(domain, vocab_size)
     tok = get_tokenizer(vocab_size)
     counts = {s: tokenize_split(domain, s, tok).n_tokens for s in SPLITS}
     write_json(path, counts)

@@ -422,4 +422,8 @@ def write_study_report(pairs: Sequence[tuple[RunSpec, dict[str, Any]]], table: S
     report = dataclasses.replace(report, claims=claims_frame(table),
                                  notes=report.notes + [f"{c.claim}: {c.note}" for c in table
                                                        if c.note])
+    from planner.reports.domain_advice import advice_for_runs, attach_advice
+
+    advice, _ = advice_for_runs(report.budget, runs, list(cfg.domains))  # issue 18: headline
+    attach_advice(report, advice)
     return write_report(report, out, formats=["html"])

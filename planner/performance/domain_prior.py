@@ -57,6 +57,20 @@ paper's domains (h < .14 or h > .79). The importance-sampling assumption always 
 ``|e| x 9/7``. A domain with no usable statistics (too few documents, none embeddable)
 keeps the paper's average (m = 1) with ``|e| x 9/7`` and says why.
 
+**How many documents** (`min_documents`, `entropy_bias`). A histogram of n documents over
+k clusters occupies at most n clusters, so its normalized entropy is at most ln n / ln k
+and its top share at least 1/n: below n = k it cannot read uniform whatever the text
+(5 documents at k = 16: h <= ln 5 / ln 16 = .58, under the diffuse threshold .6; the
+demo's `legal` has 5). So the minimum is **n >= k** documents (16 at the paper's k):
+fewer, and the statistics are unusable (the paper's average, one reason line naming the
+domain, the count and the minimum). Above it, the plug-in entropy still reads low by about
+(k - 1) / (2 n) nats (Miller-Madow's first-order bias), (k - 1) / (2 n ln k) in h: .17 at
+n = k = 16, under .058 (the paper's gap between gutenberg, .566, and wikipedia, .624) only
+from n = 47. The bias points one way: a domain read diffuse from few documents is, if
+anything, more diffuse; one read concentrated may not be. So when h + bias crosses
+``H_KEEP``, a domain read concentrated gets the whole-edge band ``|e| x 9/7`` and the
+reason says so.
+
 **Measured evidence.** When the store holds runs on the domain at a small scale (several
 seeds, converged), the measured gain ``g`` of a strategy that declares a ``domain_edge``
 over the baseline (mean over seeds of ln ppl_s - ln ppl_baseline, standard error ``se``)
@@ -105,7 +119,9 @@ __all__ = [
     "cluster_experts",
     "domain_edges",
     "domain_prior",
+    "entropy_bias",
     "measured_gains",
+    "min_documents",
     "paper_domain_stats",
     "sensitive_to",
     "spends_per_domain",
@@ -205,6 +221,21 @@ def __getattr__(name: str) -> Any:
 
 
 # ---------------------------------------------------------------------------- statistics
+def min_documents(k: int) -> int:
+    """The fewest documents a k-cluster histogram's statistics are used from: k (module
+    docstring, "How many documents": below k the normalized entropy is capped at
+    ln n / ln k < 1 by the sample size alone)."""
+    return max(2, int(k))
+
+
+def entropy_bias(k: int, n_docs: int) -> float:
+    """How low the plug-in entropy of `n_docs` documents over `k` clusters reads, to first
+    order (Miller-Madow: (k - 1) / (2 n) nats), in normalized units (/ ln k)."""
+    if k < 2 or n_docs < 1:
+        return math.inf
+    return (k - 1) / (2.0 * n_docs * math.log(k))
+
+
 @dataclass(frozen=True, kw_only=True)
 class ClusterStats:
     """A domain's cluster histogram against the generic clustering (Tables 9-10).
@@ -250,6 +281,13 @@ class ClusterStats:
                                                           for x in histogram):
             return cls.unavailable(domain, f"its cluster histogram is unusable "
                                            f"({len(histogram)} clusters)", n_tokens=n_tokens)
+        k, need = len(histogram), min_documents(len(histogram))
+        if n_docs is not None and n_docs < need:
+            return cls.unavailable(
+                domain, f"{n_docs} document(s) for a k={k} histogram, fewer than the minimum "
+                        f"{need} (one per cluster: with {n_docs} the normalized entropy "
+                        f"cannot exceed {_h_cap(n_docs, k):.2f})"
+                        + (f"; {source}" if source else ""), n_tokens=n_tokens, n_docs=n_docs)
         p = [x / total for x in histogram]
         ent = -sum(x * math.log(x) for x in p if x > 0)
         return cls(domain=domain, k=len(p), histogram=tuple(p), entropy=ent,
@@ -257,9 +295,9 @@ class ClusterStats:
 
     @classmethod
     def unavailable(cls, domain: str, why: str, *, n_tokens: int | None = None,
-                    ) -> ClusterStats:
+                    n_docs: int | None = None) -> ClusterStats:
         """No statistics: the prior falls back to the paper's average and says `why`."""
-        return cls(domain=domain, k=PAPER_K, n_tokens=n_tokens, fallback=why)
+        return cls(domain=domain, k=PAPER_K, n_tokens=n_tokens, n_docs=n_docs, fallback=why)
 
     def to_dict(self) -> dict[str, Any]:
         return {"domain": self.domain, "k": self.k, "entropy": _finite(self.entropy),
@@ -267,6 +305,11 @@ class ClusterStats:
                 "top_share": _finite(self.top_share), "histogram": list(self.histogram),
                 "n_docs": self.n_docs, "n_tokens": self.n_tokens, "source": self.source,
                 "fallback": self.fallback}
+
+
+def _h_cap(n_docs: int, k: int) -> float:
+    """The largest normalized entropy `n_docs` documents can give over `k` clusters."""
+    return math.log(max(1, min(n_docs, k))) / math.log(k) if k > 1 else math.nan
 
 
 def _finite(x: float) -> float | None:
@@ -349,6 +392,10 @@ def domain_prior(stats: ClusterStats) -> DomainPrior:
         m_exp = full * (lose - h) / (lose - keep)
     outside = h < a["lo"] or h > a["hi"]
     sig_exp = (0.5 if h <= keep else full) + (full if outside else 0.0)
+    bias = entropy_bias(stats.k, stats.n_docs) if stats.n_docs else 0.0
+    few = h < lose and h + bias > keep  # read concentrated; few documents may hide diffuse
+    if few and h <= keep:
+        sig_exp += full - 0.5
     where = (f"normalized entropy {h:.2f} at k={stats.k} (top cluster {stats.top_share:.0%})")
     if h >= lose:
         why_exp = (f"{where}: diffuse, as wikipedia (.62) and openwebtext2 (.79), where "
@@ -363,6 +410,10 @@ def domain_prior(stats: ClusterStats) -> DomainPrior:
     if outside:
         why_exp += (f"; outside the paper's domains' range ({a['lo']:.2f}-{a['hi']:.2f}), "
                     "band widened")
+    if few:
+        why_exp += (f"; from {stats.n_docs} documents the entropy reads low by about "
+                    f"{bias:.2f} (Miller-Madow, (k - 1) / (2 n ln k)): h could be "
+                    f"{h + bias:.2f}, band as wide as the whole edge")
     m_is = min(full, max(0.0, (1.0 - h) / (1.0 - a["mean"])))
     why_is = (f"{where}: importance sampling's edge x {m_is:.2f} = (1 - h) / (1 - "
               f"{a['mean']:.2f}, the paper domains' mean): an assumption (resampling to a "

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from planner.performance.domain_prior import DIFFUSE_NORMALIZED_ENTROPY
+from planner.performance.domain_prior import DIFFUSE_NORMALIZED_ENTROPY, min_documents
 from planner.reports.common import mapping_cell
 
 __all__ = ["DIFFUSE_MIN_K", "DIFFUSE_NORMALIZED_ENTROPY", "DIFFUSE_TOP_SHARE",
@@ -40,10 +40,16 @@ def cluster_table(runs: pd.DataFrame) -> pd.DataFrame:
 
     Columns: ``scale``, ``domain``, ``k``, ``strategy`` (that recorded it), ``entropy``
     (nats), ``normalized_entropy`` (entropy / ln k, 1 = uniform), ``top_share``,
-    ``histogram`` (list of k shares), ``diffuse`` and ``warning``.
+    ``histogram`` (list of k shares), ``n_docs`` (documents it was drawn from; None:
+    unknown), ``diffuse`` and ``warning``. A histogram from fewer documents than
+    `planner.performance.domain_prior.min_documents` (k) gets no diffuse verdict: its
+    ``warning`` says so instead, as the per-domain advice falls back to the paper's average
+    for it.
     """
+    from planner.search.per_domain import histogram_documents
+
     cols = ["scale", "domain", "k", "strategy", "entropy", "normalized_entropy",
-            "top_share", "histogram", "diffuse", "warning"]
+            "top_share", "histogram", "n_docs", "diffuse", "warning"]
     rows, seen = [], set()
     if runs is not None and len(runs):
         for rec in runs.to_dict("records"):
@@ -64,15 +70,34 @@ def cluster_table(runs: pd.DataFrame) -> pd.DataFrame:
             ent = float(-(nz * np.log(nz)).sum())  # nats, as Table 10
             norm = ent / math.log(k)
             top = float(p.max())
+            n_docs = histogram_documents(info, p.tolist())
+            few = n_docs is not None and n_docs < min_documents(k)
             diffuse = (k >= DIFFUSE_MIN_K and norm >= DIFFUSE_NORMALIZED_ENTROPY
-                       and top < DIFFUSE_TOP_SHARE)
+                       and top < DIFFUSE_TOP_SHARE and not few)
+            warning = (_diffuse_warning(str(key[1]), k, ent, norm, top) if diffuse
+                       else _few_documents(str(key[1]), k, n_docs) if few
+                       and k >= DIFFUSE_MIN_K else "")
             rows.append({"scale": key[0], "domain": key[1], "k": k,
                          "strategy": rec.get("strategy"), "entropy": ent,
                          "normalized_entropy": norm, "top_share": top,
-                         "histogram": p.tolist(), "diffuse": diffuse,
-                         "warning": _diffuse_warning(str(key[1]), k, ent, norm, top)
-                         if diffuse else ""})
+                         "histogram": p.tolist(), "n_docs": n_docs, "diffuse": diffuse,
+                         "warning": warning})
     return pd.DataFrame(rows, columns=cols)
+
+
+#: How a diffuse warning's advice clause starts (`planner.reports.domain_advice` replaces
+#: the clause with the domain's own advice when there is one).
+PREFER = "prefer "
+
+
+def diffuse_preference() -> str:
+    """The warning's generic advice: the declared baseline (the paper's SLM) or the
+    strategies whose edge does not rest on one cluster (`DomainEdge` sensitivity
+    ``cluster_resampling``), read from the registry."""
+    from planner.performance.domain_prior import baseline_strategy, sensitive_to
+
+    names = [n for n in (baseline_strategy(), *sensitive_to("cluster_resampling")) if n]
+    return PREFER + " or ".join(names) + "." if names else ""
 
 
 def _diffuse_warning(domain: str, k: int, ent: float, norm: float, top: float) -> str:
@@ -80,7 +105,18 @@ def _diffuse_warning(domain: str, k: int, ent: float, norm: float, top: float) -
             f"({norm:.0%} of the maximum), top cluster {top:.0%} of its documents. "
             "Mixtures and projected networks condition on one cluster: on the paper's two "
             "most diffuse domains (wikipedia, openwebtext2) neither beat a plain SLM "
-            "(§5.3, Table 10); prefer small or importance_sampling.")
+            f"(§5.3, Table 10); {diffuse_preference()}")
+
+
+#: How a few-documents note's last clause starts (`planner.reports.domain_advice`
+#: replaces the clause with what the advice did for that domain).
+NO_VERDICT = "no diffuse verdict"
+
+
+def _few_documents(domain: str, k: int, n_docs: int | None) -> str:
+    return (f"domain {domain!r}: its k={k} cluster histogram comes from {n_docs} "
+            f"document(s), fewer than the minimum {min_documents(k)} (one per cluster): "
+            f"{NO_VERDICT}; the per-domain advice does not use it.")
 
 
 def cluster_notes(clusters: pd.DataFrame) -> list[str]:
@@ -90,7 +126,7 @@ def cluster_notes(clusters: pd.DataFrame) -> list[str]:
     notes = []
     for _, g in clusters.groupby(["scale", "domain"], sort=False):
         row = g.sort_values("k").iloc[-1]
-        if row["diffuse"]:
+        if row["warning"]:
             notes.append(row["warning"])
     return notes
 

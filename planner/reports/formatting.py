@@ -77,7 +77,7 @@ def format_cell(value: Any, kind: str = "") -> str:
         return "yes" if value else "no"
     if kind == "flops":
         return f"{float(value):.3g}"
-    if kind == "ppl":
+    if kind in ("ppl", "2f"):
         return f"{float(value):.2f}"
     if kind == "pct":
         return f"{float(value):.1f}%"
@@ -98,6 +98,12 @@ def format_cell(value: Any, kind: str = "") -> str:
 
 # (column, header, kind) per table
 TABLE_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
+    "domain_advice": [
+        ("domain", "domain", ""), ("n_tokens", "train tokens", "int"), ("k", "k", ""),
+        ("n_docs", "documents", "int"), ("normalized_entropy", "normalized entropy", "2f"),
+        ("top_share", "top-cluster share", "share"), ("strategy", "choice", ""),
+        ("predicted_ppl", "predicted ppl", "ppl"), ("low", "low", "ppl"),
+        ("high", "high", "ppl"), ("set_strategy", "the set's", "")],
     "recommendation_frame": [
         ("rank", "#", ""), ("strategy", "strategy", ""), ("paper_name", "paper", ""),
         ("predicted_ppl", "predicted ppl", "ppl"), ("low", "low", "ppl"),

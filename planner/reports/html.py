@@ -119,10 +119,9 @@ def _sections(report: Report) -> list[HtmlSection]:
     return out
 
 
-def _cost_text(report: Report) -> dict[str, str]:
+def _cost_text(rec: Any) -> dict[str, str]:
     from planner.costing.budget import format_amount
 
-    rec = report.recommendation
     if rec is None:
         return {}
     unit = rec.budget.pretraining.unit
@@ -130,10 +129,44 @@ def _cost_text(report: Report) -> dict[str, str]:
             for name in ("pretraining", "specialization", "total")}
 
 
+def _headline(report: Report) -> dict[str, Any] | None:
+    """The per-domain headline (`planner.reports.domain_advice.attach_advice`): the set's
+    answer, each domain's differing choice, the paper's average as labelled context."""
+    from planner.reports.domain_advice import PAPER_AVERAGE_LABEL, differs_text
+
+    advice = report.advice
+    if advice is None:
+        return None
+    s, p = advice.set_recommendation, advice.paper_average
+    return {
+        "rec": s, "cost": _cost_text(s), "n_served": advice.budget.n_domains,
+        "domains": [d.name for d in advice.domains],
+        "differs": [differs_text(d) for d in advice.domains if d.differs],
+        "reasons": list(advice.reasons),
+        "context": {"label": PAPER_AVERAGE_LABEL, "rec": p}}
+
+
+def _advice_rows(report: Report) -> list[dict[str, Any]]:
+    """The "Advice for your domains" rows: text cells, what moved it, the reasons."""
+    from planner.reports.domain_advice import moved_by
+
+    advice = report.advice
+    if advice is None or not len(report.domain_advice):
+        return []
+    spec = TABLE_COLUMNS["domain_advice"]
+    cells = table_rows(report.domain_advice, spec)
+    return [{"cells": row, "moved": moved_by(d), "reasons": list(d.reasons)}
+            for row, d in zip(cells, advice.domains, strict=True)]
+
+
 def render_html(report: Report) -> str:
     """The report as one self-contained HTML document (a string)."""
     context: dict[str, Any] = {
-        "report": report, "rec": report.recommendation, "cost": _cost_text(report),
+        "headline": _headline(report), "advice_rows": _advice_rows(report),
+        "advice_headers": table_headers(report.domain_advice, TABLE_COLUMNS["domain_advice"])
+        if len(report.domain_advice) else [],
+        "report": report, "rec": report.recommendation,
+        "cost": _cost_text(report.recommendation),
         "budget_items": budget_items(report.budget),
         "recommendation_table": _table(report.recommendation_frame, "recommendation_frame"),
         "sections": _sections(report),

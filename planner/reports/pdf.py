@@ -61,6 +61,19 @@ def _text_table(frame: pd.DataFrame, name: str) -> list[str]:
     return [line(heads), "  ".join("-" * w for w in widths), *map(line, rows)]
 
 
+def _advice_lines(report: Report) -> list[str]:
+    """Below the "Advice for your domains" table: what moved each domain's answer (prior /
+    measured, how much each counted) and why."""
+    from planner.reports.domain_advice import moved_by
+
+    lines: list[str] = []
+    for d in report.advice.domains:
+        lines += [*([""] if lines else []), f"{d.name}: {d.strategy}"]
+        lines += [f"  - {m}" for m in moved_by(d)]
+        lines += [f"  - why: {r}" for r in d.reasons]
+    return lines
+
+
 def _draw_text_page(pdf: Any, lines: list[str]) -> None:
     from matplotlib.figure import Figure
 
@@ -85,11 +98,20 @@ def write_pdf(report: Report, path: str | Path) -> Path:
              + (f" from {report.storage}" if report.storage else ""), "",
              "Budget scenario:"]
     intro += [f"  {k}: {v}" for k, v in budget_items(report.budget)]
+    if report.advice is not None:  # the per-domain answer heads the report (issue 18)
+        from planner.reports.domain_advice import headline_text
+
+        intro[1:1] = ["", *headline_text(report.advice)]
     intro += ["", *(report.recommendation_text.splitlines() or ["No strategy fits."])]
     if report.notes:
         intro += ["", "Warnings:", *(f"  - {n}" for n in report.notes)]
     pages = _text_pages(report.title, intro)
-    pages += _text_pages("Recommendation and runners-up",
+    if report.advice is not None:
+        pages += _text_pages("Advice for your domains",
+                             _text_table(report.domain_advice, "domain_advice"), wrap=False)
+        pages += _text_pages("Advice for your domains: what moved it", _advice_lines(report))
+    pages += _text_pages("Recommendation for your domains' set and runners-up"
+                         if report.advice is not None else "Recommendation and runners-up",
                          _text_table(report.recommendation_frame, "recommendation_frame"),
                          wrap=False)
     for title, name in (("Measured runs: summary per strategy", "summary"),

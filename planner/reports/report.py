@@ -65,6 +65,12 @@ class Report:
             empty unless the study built the report.
         notes: warnings in plain words (diffuse domains, budgets that do not fit, ...).
         recommendation_text: the recommendation as `specplan recommend` prints it.
+        advice: the per-domain advice (`planner.search.per_domain.DomainAdvice`) when the
+            report knows the user's domains: then the set's answer is the headline and
+            ``recommendation`` (the paper's nine-domain average) is context
+            (`planner.reports.domain_advice.attach_advice`); None otherwise.
+        domain_advice: the advice per domain as a table
+            (`planner.reports.domain_advice.advice_frame`; empty without advice).
     """
 
     title: str
@@ -88,6 +94,9 @@ class Report:
     # the paper's orderings claim by claim (`planner.experiments.study.claims_frame`)
     claims: pd.DataFrame = field(default_factory=pd.DataFrame)
     decision_map_domains: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # issue 18: the headline for the user's domains (attach_advice)
+    advice: Any = None
+    domain_advice: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """Every frame by name (e.g. to export them as CSV)."""

@@ -56,6 +56,7 @@ from planner.performance.domain_prior import (
     domain_edges,
     domain_prior,
     measured_gains,
+    min_documents,
     sensitive_to,
     spends_per_domain,
 )
@@ -71,10 +72,11 @@ __all__ = ["DomainAdvice", "DomainAnswer", "advise", "cluster_statistics", "reso
 #: Stored histograms with fewer clusters than this are not used (the report's
 #: `DIFFUSE_MIN_K`: the paper's evidence is at k = 16 and above).
 MIN_STORED_K = 8
-#: A histogram needs at least this many documents (one per cluster at the paper's k).
-MIN_DOCS = PAPER_K
+#: A histogram needs at least this many documents (`min_documents`: one per cluster at
+#: the paper's k).
+MIN_DOCS = min_documents(PAPER_K)
 #: Relative perplexity difference treated as a tie when comparing with the set's choice.
-_TIE = 0.005
+TIE = 0.005
 
 
 # ------------------------------------------------------------------------------ domains
@@ -108,6 +110,12 @@ def resolve_domains(specs: Sequence[str], runs: pd.DataFrame | None = None,
             known = ", ".join(sorted(stored)) or "none"
             raise SpecplanError(f"--domain {spec}: {err} (domains in the results store: "
                                 f"{known})") from None
+        if "=" in spec:  # NAME=PATH: a missing path is bad input, not a domain without text
+            from pathlib import Path
+
+            path = Path(spec.split("=", 1)[1].strip()).expanduser()
+            if not path.exists():
+                raise SpecplanError(f"--domain {spec}: no such file or folder: {path}")
         out.append(_DomainRef(d.name, d))
     names = [r.name for r in out]
     dup = sorted({n for n in names if names.count(n) > 1})
@@ -118,28 +126,40 @@ def resolve_domains(specs: Sequence[str], runs: pd.DataFrame | None = None,
 
 # ------------------------------------------------------------------------------ statistics
 def _stored_stats(name: str, runs: pd.DataFrame | None) -> ClusterStats | None:
-    """The store's histogram for `name` with the largest k >= MIN_STORED_K: the one the
-    report's diffuse warning reads (`planner.reports.report.cluster_table`)."""
+    """The store's histogram for `name`: the largest k >= MIN_STORED_K drawn from enough
+    documents (`min_documents`), else the largest k's fallback (too few documents, said
+    in one line); None when no run recorded one. The report's diffuse warning judges the
+    same histograms by the same minimum (`planner.reports.clusters.cluster_table`)."""
     if runs is None or not len(runs) or "info" not in runs:
         return None
-    best: tuple[int, list[float], Mapping[str, Any]] | None = None
+    found: list[ClusterStats] = []
     for rec in runs[runs["domain"] == name].to_dict("records"):
         info = rec.get("info")
         hist = info.get("cluster_histogram") if isinstance(info, Mapping) else None
         if not isinstance(hist, (list, tuple)) or len(hist) < MIN_STORED_K:
             continue
-        if best is None or len(hist) > best[0]:
-            best = (len(hist), [float(x) for x in hist], rec)
-    if best is None:
+        k = len(hist)
+        hist = [float(x) for x in hist]
+        n_docs = histogram_documents(info, hist)
+        note = "" if k == PAPER_K else f"; thresholds calibrated at k={PAPER_K}"
+        found.append(ClusterStats.from_histogram(
+            name, hist, n_docs=n_docs,
+            source=f"stored run ({rec.get('strategy')} at scale {rec.get('scale')!r}, "
+                   f"k={k}, {n_docs if n_docs is not None else 'unknown'} documents{note})"))
+    if not found:
         return None
-    k, hist, rec = best
-    note = "" if k == PAPER_K else f"; thresholds calibrated at k={PAPER_K}"
-    n_docs = _implied_docs(hist)
-    if n_docs is not None and n_docs < k:
-        note += f"; a noisy estimate: {n_docs} documents for {k} clusters"
-    return ClusterStats.from_histogram(
-        name, hist, n_docs=n_docs, source=f"stored run ({rec.get('strategy')} at scale "
-                                          f"{rec.get('scale')!r}, k={k}{note})")
+    found.sort(key=lambda st: (st.usable, len(st.histogram) or st.k), reverse=True)
+    return found[0]
+
+
+def histogram_documents(info: Mapping[str, Any], hist: Sequence[float]) -> int | None:
+    """How many domain documents a stored histogram was drawn from: the run's
+    ``n_domain_docs`` when it recorded one, else the fewest counts that give its shares
+    (`_implied_docs`: runs store shares, not counts)."""
+    n = info.get("n_domain_docs")
+    if isinstance(n, (int, float)) and not isinstance(n, bool) and n == n and n >= 1:
+        return int(n)
+    return _implied_docs(hist)
 
 
 def _implied_docs(hist: Sequence[float], limit: int = 10_000) -> int | None:
@@ -189,8 +209,8 @@ def cluster_statistics(ref: _DomainRef, runs: pd.DataFrame | None = None, *,
         return stored or ClusterStats.unavailable(
             ref.name, "known only from stored runs, none of which recorded a cluster "
                       f"histogram with k >= {MIN_STORED_K}")
-    n_tokens = _token_count(ref.domain) if compute else None
-    if stored is not None and (stored.k == PAPER_K or not compute):
+    n_tokens = _token_count(ref.domain, cached_only=not compute)
+    if stored is not None and stored.usable and (stored.k == PAPER_K or not compute):
         return replace(stored, n_tokens=n_tokens)  # what the report's warning reads
     computed = _computed_stats(ref.domain, n_tokens, compute=compute, progress=progress)
     if computed.usable or stored is None:
@@ -198,13 +218,16 @@ def cluster_statistics(ref: _DomainRef, runs: pd.DataFrame | None = None, *,
     return replace(stored, n_tokens=n_tokens)
 
 
-def _token_count(domain: Any) -> int | None:
-    from domains.stats import token_counts
+def _token_count(domain: Any, *, cached_only: bool = False) -> int | None:
+    """The domain's train tokens (project tokenizer); with `cached_only`, only when the
+    count is cached (`specplan domains`, an earlier `recommend --domain`)."""
+    from domains.stats import cached_token_counts, token_counts
 
     try:
-        return int(token_counts(domain)["train"])
+        counts = cached_token_counts(domain) if cached_only else token_counts(domain)
     except SpecplanError:
         return None
+    return int(counts["train"]) if counts is not None else None
 
 
 def _computed_stats(domain: Any, n_tokens: int | None, *, compute: bool, progress: bool,
@@ -228,8 +251,9 @@ def _computed_stats(domain: Any, n_tokens: int | None, *, compute: bool, progres
             n_tokens=n_tokens)
     if n_docs < MIN_DOCS:
         return ClusterStats.unavailable(
-            domain.name, f"{n_docs} training document(s), fewer than the {MIN_DOCS} a "
-                         f"{PAPER_K}-cluster histogram needs", n_tokens=n_tokens)
+            domain.name, f"{n_docs} training document(s), fewer than the minimum {MIN_DOCS} "
+                         f"a k={PAPER_K} histogram needs (one per cluster)", n_tokens=n_tokens,
+            n_docs=n_docs)
     from strategies.machinery.clustering import domain_cluster_table
 
     try:
@@ -259,6 +283,8 @@ class DomainAnswer:
         adjustments: strategy -> what the domain did to its prediction.
         recommendation: the domain's own choice (before `strategy` overrides it).
         strategy: the advice for this domain.
+        predicted_ppl: its predicted perplexity under `strategy` (paper scale).
+        interval: the ~90% band of `predicted_ppl`.
         set_strategy_ppl: this domain's predicted perplexity under the set's strategy.
         reasons: what about this domain moved the answer.
     """
@@ -279,10 +305,12 @@ class DomainAnswer:
         return bool(self.set_strategy) and self.strategy != self.set_strategy
 
     set_strategy: str = ""
+    interval: tuple[float, float] = (math.nan, math.nan)
 
     def to_dict(self) -> dict[str, Any]:
         return {"domain": self.name, "strategy": self.strategy,
-                "predicted_ppl": self.predicted_ppl, "set_strategy": self.set_strategy,
+                "predicted_ppl": self.predicted_ppl, "interval": list(self.interval),
+                "set_strategy": self.set_strategy,
                 "set_strategy_ppl": self.set_strategy_ppl, "differs": self.differs,
                 "stats": self.stats.to_dict(), "diffuse": self.prior.diffuse,
                 "adjustments": {k: v.to_dict() for k, v in self.adjustments.items()},
@@ -338,6 +366,8 @@ class DomainAdvice:
         for d in self.domains:
             st = d.stats
             head = f"{d.name}: {d.strategy}, predicted {d.predicted_ppl:.2f}"
+            if all(math.isfinite(x) for x in d.interval):
+                head += f" ({d.interval[0]:.2f}-{d.interval[1]:.2f})"
             if d.differs and d.set_strategy_ppl is not None:
                 head += f" (the set's {d.set_strategy}: {d.set_strategy_ppl:.2f})"
             lines.append(head)
@@ -349,7 +379,7 @@ class DomainAdvice:
             else:
                 lines.append(f"    {tokens}; no cluster statistics: {st.fallback}")
             lines += [f"    - {r}" for r in d.reasons]
-            lines += [f"    {line}" for line in _edge_lines(d)]
+            lines += [f"    {line}" for line in edge_lines(d)]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -358,7 +388,7 @@ def _pct(x: float) -> str:
     return f"{100 * math.expm1(x):+.1f}%"
 
 
-def _edge_lines(d: DomainAnswer) -> list[str]:
+def edge_lines(d: DomainAnswer) -> list[str]:
     """Per strategy, at its reference compute: the paper-average edge over the baseline
     (SLM), the domain prior's, the measured gain and how much it counted, the result."""
     out = []
@@ -436,7 +466,7 @@ def advise(budget: Budget, domains: Sequence[str], *, runs: pd.DataFrame | None 
     paper = recommend(budget, model=base, **kw)  # type: ignore[arg-type]
     set_rec = recommend(budget, model=SetAdjustedModel(models), **kw)  # type: ignore[arg-type]
     answers = tuple(_answer(m, recommend(budget, model=m, **kw),  # type: ignore[arg-type]
-                            set_rec, budget) for m in models)
+                            set_rec, budget, kw) for m in models)
     return DomainAdvice(budget=budget, set_recommendation=set_rec, paper_average=paper,
                         domains=answers, reasons=tuple(_set_reasons(set_rec, paper, answers)),
                         transfer_sigma=transfer_sigma, notes=tuple(notes))
@@ -448,7 +478,7 @@ def _ref_name(spec: str, refs: Sequence[_DomainRef]) -> str:
 
 
 def _answer(model: DomainAdjustedModel, rec: Recommendation, set_rec: Recommendation,
-            budget: Budget) -> DomainAnswer:
+            budget: Budget, kw: Mapping[str, Any]) -> DomainAnswer:
     prior = model.prior
     tokens = budget.n_domain_tokens
     base = model.baseline
@@ -480,7 +510,7 @@ def _answer(model: DomainAdjustedModel, rec: Recommendation, set_rec: Recommenda
             f"{excl}); counted {a.evidence_weight:.0%} against the paper-scale prior (transfer "
             f"uncertainty {model.transfer_sigma:.2f}): shifts {s} by "
             f"{100 * math.expm1(a.evidence_shift):+.1f}%")
-    strategy, ppl = rec.strategy, rec.predicted_ppl
+    strategy, ppl, interval = rec.strategy, rec.predicted_ppl, rec.interval
     small = _ppl_of(rec, base) if base is not None else None
     if prior.diffuse and strategy in experts and base is not None and small is not None:
         if small <= rec.interval[1]:
@@ -488,7 +518,7 @@ def _answer(model: DomainAdjustedModel, rec: Recommendation, set_rec: Recommenda
                 f"diffuse domain: {strategy}'s remaining predicted edge over {base} "
                 f"({max(0.0, small - ppl):.2f} PPL) lies inside its band ({rec.interval[0]:.2f}-"
                 f"{rec.interval[1]:.2f}); the paper saw none on its diffuse domains: {base}")
-            strategy, ppl = base, small
+            strategy, ppl, interval = base, small, _band(model, budget, base, small, kw)
         else:
             reasons.append(
                 f"diffuse domain, yet {strategy} stays ahead of {base} by {small - ppl:.2f} "
@@ -504,7 +534,7 @@ def _answer(model: DomainAdjustedModel, rec: Recommendation, set_rec: Recommenda
         else:
             how = (f"{strategy} needs its own generic pretraining, besides the set's "
                    f"{set_rec.strategy}: within the one shared budget, take the set's model")
-        if set_ppl is not None and set_ppl - ppl <= _TIE * ppl:
+        if set_ppl is not None and set_ppl - ppl <= TIE * ppl:
             reasons.append(f"differs from the set's {set_rec.strategy}, which is predicted no "
                            f"worse here ({set_ppl:.2f} vs {ppl:.2f}): if the set keeps it, it "
                            "serves this domain at no predicted loss")
@@ -514,7 +544,23 @@ def _answer(model: DomainAdjustedModel, rec: Recommendation, set_rec: Recommenda
     return DomainAnswer(name=model.domain, stats=st, prior=prior, gains=model.gains,
                         adjustments=adjustments, recommendation=rec, strategy=strategy,
                         predicted_ppl=ppl, set_strategy_ppl=set_ppl,
-                        set_strategy=set_rec.strategy, reasons=tuple(reasons))
+                        set_strategy=set_rec.strategy, reasons=tuple(reasons),
+                        interval=interval)
+
+
+def _band(model: DomainAdjustedModel, budget: Budget, strategy: str, ppl: float,
+          kw: Mapping[str, Any]) -> tuple[float, float]:
+    """The band of `strategy`'s prediction on the domain (its own best plan); NaN when it
+    cannot be planned alone or plans to another perplexity than `ppl`."""
+    from planner.search.recommend import recommend
+
+    try:
+        alone = recommend(budget, model=model, **{**kw, "strategies": [strategy]})  # type: ignore[arg-type]
+    except SpecplanError:
+        return (math.nan, math.nan)
+    if not math.isclose(alone.predicted_ppl, ppl, rel_tol=TIE):
+        return (math.nan, math.nan)
+    return alone.interval
 
 
 def _set_reasons(set_rec: Recommendation, paper: Recommendation,

@@ -122,3 +122,4 @@ def test_study_report_has_the_claim_section(tmp_path, make_run_record) -> None: 
         "The paper&#x27;s orderings at this scale (specplan study)" in html or \
         "The paper's orderings at this scale (specplan study)" in html
     assert "SLM-nopt far behind SLM" in html and "reproduced" in html
+    assert "Recommended for your domains" in html and "Advice for your domains" in html

@@ -105,5 +105,7 @@ def run(args: argparse.Namespace) -> int:
         emit_json({"records": result.records, "failures": result.failures,
                    "reused": result.reused, "paths": [str(p) for p in result.paths],
                    "recommendation": rec.to_dict() if rec is not None else None,
+                   "domain_advice": advice.to_dict() if (advice := getattr(
+                       result.report, "advice", None)) is not None else None,
                    "timings": result.timings})
     return 0 if not result.failures else 1

@@ -63,26 +63,38 @@ def run(args: argparse.Namespace) -> int:
     report = build_report(runs=runs, storage=args.storage, budget=budget, title=args.title,
                           scales=split_list(args.scales) if args.scales else None,
                           n_points=args.grid, seed=args.seed)
-    from planner.reports.domain_advice import advice_for_runs, advice_lines, write_advice
+    from planner.reports.domain_advice import (
+        PAPER_AVERAGE_LABEL,
+        advice_for_runs,
+        attach_advice,
+        headline_text,
+        write_advice,
+    )
 
     if args.scales:
         runs = runs[runs["scale"].isin(split_list(args.scales))].reset_index(drop=True)
     advice, why = advice_for_runs(budget, runs, args.domain, seed=args.seed,
                                   compute=bool(args.domain))
-    report.notes[:0] = (advice_lines(advice) if advice is not None
-                        else [why] if args.domain else [])
+    attach_advice(report, advice, why if args.domain else "")  # the headline (issue 18)
     paths = write_report(report, args.out, formats=formats) + write_advice(advice, args.out)
+    rec = report.recommendation
     if args.json:
-        rec = report.recommendation
+        head = advice.set_recommendation if advice is not None else rec
         emit_json({"paths": [str(p) for p in paths], "n_results": len(report.runs),
+                   "headline": None if head is None else {
+                       "strategy": head.strategy, "predicted_ppl": head.predicted_ppl,
+                       "basis": "your domains (domain_advice)" if advice is not None
+                       else PAPER_AVERAGE_LABEL},
                    "recommendation": rec.to_dict() if rec is not None else None,
                    "notes": report.notes,
                    "domain_advice": advice.to_dict() if advice is not None else None})
         return 0
-    rec = report.recommendation
-    if rec is not None:
+    if advice is not None:
+        for line in headline_text(advice):
+            print(line)
+    elif rec is not None:
         print(f"recommendation: {rec.strategy} ({rec.paper_name}), predicted perplexity "
-              f"{rec.predicted_ppl:.2f}")
+              f"{rec.predicted_ppl:.2f} (the {PAPER_AVERAGE_LABEL})")
     for note in report.notes:
         print(f"warning: {note}")
     print(f"{len(report.runs)} measured strategy x domain results; wrote "
