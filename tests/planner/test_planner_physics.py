@@ -102,6 +102,19 @@ def test_mixture_knobs_only_as_measured(model: PerformanceModel) -> None:
                            params={"n_experts": 4})
 
 
+def test_borrowed_selection_gain_is_said_in_the_answer(model: PerformanceModel) -> None:
+    """Table 5's selection gains were measured with 64 experts: a recommended 16-expert
+    mixture with another selection rule says in its reasons that the gain is borrowed, and
+    its confidence is low (issue 13, point 5)."""
+    rec = recommend(_budget("650gpuh", "100gpuh", "126M", "8M"), model=model,
+                    strategies=["mixture"])
+    params = rec.configuration["strategy_params"]
+    assert params["n_experts"] == 16 and params["selection"] != "most_frequent", params
+    assert rec.confidence == "low"
+    assert any("borrowed: measured with n_experts=64, applied with n_experts=16" in r
+               for r in rec.reasons), rec.reasons
+
+
 def test_slm_is_curve_has_no_cliff(model: PerformanceModel) -> None:
     """Monotone in its own per-domain compute; between 60 and 130 GPUh it moves no more
     than the figure-derived band at 130 GPUh allows (14.0-15.0 at 1M, Fig. 4 caption)."""
