@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 import copy
 import functools
+import hashlib
 import inspect
 import json
 import math
@@ -356,8 +357,6 @@ class Strategy(abc.ABC):
                   if k not in self._specialization_params}
         params["scale"] = repr(get_scale(self.scale))  # the preset's content, not its name
         blob = json.dumps({"strategy": self.name, **params}, sort_keys=True, default=repr)
-        import hashlib  # only here (kept off the cold start of `recommend`)
-
         return f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
     def _check_pretrained(self) -> None:

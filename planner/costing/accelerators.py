@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,8 +104,6 @@ def _cache_path() -> Path:
 
 
 def _machine_key() -> str:
-    import platform  # only here (kept off the cold start of `recommend`)
-
     import numpy as np
 
     return "|".join([platform.node(), platform.machine(), str(os.cpu_count()),
