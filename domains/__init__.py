@@ -9,12 +9,37 @@ Built-in domains (`BUILTIN_DOMAINS`) are declared as data in ``domains/<name>/do
 with a README citing their sources and licences. Sources, cleaning and split rules:
 `domains.sources`, `domains.cleaning`. Tokenizer and token streams: `domains.tokenizer`.
 Per-domain statistics (the `specplan domains` table): `domains.stats`.
+
+The names below are imported lazily (PEP 562): ``from domains.errors import SpecplanError``
+(every layer's error base) loads no other module of the package, which keeps the planning
+commands' cold start short.
 """
 
-from domains.base import Domain, DomainRef, get_domain, get_spec, list_domains
-from domains.cache import cache_dir
-from domains.errors import DomainError, SpecplanError
-from domains.spec import BUILTIN_DOMAINS, DomainSpec, load_spec
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from domains.base import Domain, DomainRef, get_domain, get_spec, list_domains
+    from domains.cache import cache_dir
+    from domains.errors import DomainError, SpecplanError
+    from domains.spec import BUILTIN_DOMAINS, DomainSpec, load_spec
+
+#: public name -> the module that defines it
+_EXPORTS = {
+    "BUILTIN_DOMAINS": "domains.spec",
+    "Domain": "domains.base",
+    "DomainRef": "domains.base",
+    "DomainError": "domains.errors",
+    "DomainSpec": "domains.spec",
+    "SpecplanError": "domains.errors",
+    "cache_dir": "domains.cache",
+    "get_domain": "domains.base",
+    "get_spec": "domains.base",
+    "list_domains": "domains.base",
+    "load_spec": "domains.spec",
+}
 
 __all__ = [
     "BUILTIN_DOMAINS",
@@ -29,3 +54,15 @@ __all__ = [
     "list_domains",
     "load_spec",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -1,19 +1,57 @@
 """Specialization strategies: one file per strategy plus the shared machinery.
 
 Importing this package never imports torch; strategy modules import it inside methods.
+The names below are imported lazily (PEP 562): ``from strategies.base import X`` loads
+neither the registry nor the strategy files, which keeps the planning commands' cold start
+short.
 """
 
-from strategies.base import Cost, EvalResult, NotFittedError, SpecializedModel, Strategy
-from strategies.machinery.scales import SCALES, ModelSpec, Scale, get_scale
-from strategies.registry import (
-    create_strategy,
-    get_strategy_class,
-    list_strategies,
-    strategy_registry,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from strategies.base import Cost, EvalResult, NotFittedError, SpecializedModel, Strategy
+    from strategies.machinery.scales import SCALES, ModelSpec, Scale, get_scale
+    from strategies.registry import (
+        create_strategy,
+        get_strategy_class,
+        list_strategies,
+        strategy_registry,
+    )
+
+#: public name -> the module that defines it
+_EXPORTS = {
+    "Cost": "strategies.base",
+    "EvalResult": "strategies.base",
+    "NotFittedError": "strategies.base",
+    "SpecializedModel": "strategies.base",
+    "Strategy": "strategies.base",
+    "create_strategy": "strategies.registry",
+    "get_strategy_class": "strategies.registry",
+    "list_strategies": "strategies.registry",
+    "strategy_registry": "strategies.registry",
+    "SCALES": "strategies.machinery.scales",
+    "ModelSpec": "strategies.machinery.scales",
+    "Scale": "strategies.machinery.scales",
+    "get_scale": "strategies.machinery.scales",
+}
 
 __all__ = [
     "Cost", "EvalResult", "NotFittedError", "SpecializedModel", "Strategy",
     "create_strategy", "get_strategy_class", "list_strategies", "strategy_registry",
     "SCALES", "ModelSpec", "Scale", "get_scale",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import abc
 import copy
+import functools
 import hashlib
 import inspect
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -323,9 +324,7 @@ class Strategy(abc.ABC):
     # ------------------------------------------------------------------ params (sklearn)
     @classmethod
     def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values()
-                if p.name != "self" and p.kind == p.KEYWORD_ONLY]
+        return list(_keyword_only_names(cls.__init__))
 
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._param_names()}
@@ -433,3 +432,12 @@ def default_specialize_tokens(scale: Scale, n_domain_tokens: float) -> float:
     """
     passes = min(scale.finetune_expected_epochs, scale.finetune_max_epochs)
     return max(1.0, float(n_domain_tokens)) * passes
+
+
+@functools.cache
+def _keyword_only_names(init: Callable[..., Any]) -> tuple[str, ...]:
+    """The keyword-only parameters of a strategy's ``__init__`` (its sklearn-style params),
+    cached per function: `inspect.signature` is slow and the planner asks for them often."""
+    sig = inspect.signature(init)
+    return tuple(p.name for p in sig.parameters.values()
+                 if p.name != "self" and p.kind == p.KEYWORD_ONLY)

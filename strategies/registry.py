@@ -7,7 +7,6 @@ entry-point group `specplan.strategies` (name = "package.module:Class").
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from importlib import metadata
 from typing import TYPE_CHECKING
@@ -67,6 +66,8 @@ class Registry:
         if key in self._targets:
             return key
         choices = list(self._targets) + list(self._aliases)
+        import difflib  # only for the 'did you mean' hint (kept off the cold start)
+
         close = difflib.get_close_matches(name.lower(), choices, n=3, cutoff=0.6)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise UnknownStrategyError(

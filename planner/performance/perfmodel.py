@@ -640,6 +640,7 @@ class PerformanceModel:
             effect, at, borrowed = exact["y"] - fitted(exact), exact, False
         else:
             effect, at, borrowed = 0.0, None, False
+            measured_in: dict[str, Any] = {}  # where a borrowed ratio was measured
             for k in (k for k in wanted if wanted[k] != base[k]):
                 pair = None
                 for r1 in rows:
@@ -659,13 +660,22 @@ class PerformanceModel:
                                    "reference data")
                 effect += pair[0]
                 at = pair[1]
-                borrowed |= any(pair[2].get(j) != wanted[j] for j in wanted if j != k)
+                other = {j: pair[2].get(j) for j in wanted
+                         if j != k and pair[2].get(j) != wanted[j]}
+                borrowed |= bool(other)
+                measured_in.update(other)
         assert at is not None
         scale = self._gap_scale(s, prior, at["u"], at["z"], z)
         what = ", ".join(f"{k}={v}" for k, v in knobs.items() if base.get(k) != v)
+        borrowed_note = ""
+        if borrowed:
+            there = ", ".join(f"{j}={v}" for j, v in measured_in.items())
+            here = ", ".join(f"{j}={wanted[j]}" for j in measured_in)
+            borrowed_note = (f" (borrowed: measured with {there}, applied with {here}; "
+                             "not measured in this configuration)")
         notes = [f"{what}: {at.get('source', 'reference')} ratio at "
                  f"{tokens_from_z(at['z']):.3g} tokens, scaled down with the domain data"
-                 + (" (borrowed: measured in another configuration)" if borrowed else "")]
+                 + borrowed_note]
         return effect * scale, borrowed, notes
 
     def _gap_scale(self, s: str, prior: PlanningPrior, u: float, z_at: float,

@@ -15,7 +15,8 @@ The knobs of a strategy:
   pretraining);
 - ``finetune_fraction``: the length of the fine-tune, as a share of the early-stopped
   fine-tune's cost. At the paper's scale that cost is Table 3's limit (e.g. 0.07 GPUh for
-  SLM at 8M tokens, interpolated log-log in the domain size); elsewhere the strategy's own
+  SLM at 8M tokens, interpolated log-log in the domain size), or the figure-derived
+  early-stopped cost where it is lower (the LLM: Fig. 9, App. C); elsewhere the strategy's own
   schedule. A budget just below it buys a slightly shorter fine-tune and a slightly worse
   prediction (the fine-tuning curve), never an exclusion;
 - the strategy parameters the paper measured (`PlanningPrior.modelled`, within the
@@ -123,13 +124,23 @@ def _interp_loglog(points: list[tuple[float, float]], x: float) -> float:
 
 @functools.lru_cache(maxsize=1)
 def _finetune_limits() -> dict[str, list[tuple[float, float]]]:
-    """Table 3's specialization limits: strategy -> [(domain tokens, A100 GPUh)]."""
+    """The early-stopped fine-tune's A100 cost: strategy -> [(domain tokens, GPUh)].
+
+    Table 3's specialization limits, except where ``figure_facts.csv`` bounds the
+    early-stopped cost lower (``early_stopped_finetune_gpuh``): Table 3 gives the LLM's
+    schedule caps, and App. C / Fig. 9 put its early-stopped fine-tunes below them.
+    """
     from planner.reference import read_records
 
     out: dict[str, list[tuple[float, float]]] = {}
     for r in read_records("table3"):
         if r["bucket"] == "specialization":
             out.setdefault(r["strategy"], []).append((r["n_domain_tokens"], r["max_gpuh"]))
+    early = {(r["strategy"], float(r["n_domain_tokens"])): float(r["value"])
+             for r in read_records("figure_facts")
+             if r["quantity"] == "early_stopped_finetune_gpuh"}
+    for name, points in out.items():
+        out[name] = [(d, min(g, early.get((name, float(d)), g))) for d, g in points]
     return out
 
 
