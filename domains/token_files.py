@@ -484,7 +484,7 @@ class BlockView:
         return self.n * self.block_size
 
 
-SELECT_CHUNK_DOCS = 16_384  # documents gathered per write when selecting (bounds the RAM)
+SELECT_CHUNK_DOCS = 4096  # documents gathered per write when selecting (bounds the RAM)
 
 
 def select_token_files(files: TokenFiles, groups: Sequence[np.ndarray],

@@ -346,7 +346,7 @@ def projected_pretraining_data(ws: Workspace, clusters: ClusterModel,
 
     from domains.errors import SpecplanError
     from domains.token_files import BlockView
-    from strategies.machinery.clustering import subset_indices
+    from strategies.machinery.clustering import assign_texts, subset_indices
 
     assert clusters.doc_indices is not None, "needs a ClusterModel from generic_clusters"
     lengths = ws.generic_doc_lengths  # int64 (n_generic_docs,)
@@ -356,7 +356,9 @@ def projected_pretraining_data(ws: Workspace, clusters: ClusterModel,
         per_doc = max(1.0, have / max(1, len(docs)))
         want = len(docs) + int(np.ceil(1.1 * (n_tokens - have) / per_doc))
         extra = np.setdiff1d(subset_indices(int(lengths.size), want), docs)
-        extra_labels = clusters.assign(list(ws.generic_texts(extra)), progress=ws.progress)
+        extra_labels = assign_texts(clusters, ws.generic_texts(extra), progress=ws.progress,
+                                    name=f"projected-{clusters.key[:12]}-"
+                                         f"{hashlib.sha256(extra.tobytes()).hexdigest()[:12]}")
         docs, labels = np.concatenate([docs, extra]), np.concatenate([labels, extra_labels])
     t = ws.scale.small.n_ctx
     groups = [np.sort(docs[labels == c]) for c in range(clusters.k)]

@@ -473,13 +473,7 @@ def generic_pool(ws: Workspace, model: ClusterModel, n_tokens: float, *,
     stored = load_assignments(path)
     if stored is not None and np.array_equal(stored[0], docs):
         return GenericPool(docs=np.asarray(stored[0]), labels=np.asarray(stored[1]))
-    texts = ws.generic_texts(docs)
-    if len(texts) > MINIBATCH_ABOVE:
-        emb = embed_to_disk(texts, cache_dir("embeddings", "streamed") / f"{path.stem}.npy",
-                            max_length=model.max_length, progress=ws.progress)
-        labels = assign_chunked(emb, model.centroids)
-    else:
-        labels = model.assign(list(texts), progress=ws.progress)  # int64 (n,)
+    labels = assign_texts(model, ws.generic_texts(docs), name=path.stem, progress=ws.progress)
     if model.doc_indices is not None:
         fitted = model.doc_indices
         pos = np.minimum(np.searchsorted(docs, fitted), docs.size - 1)
@@ -490,6 +484,19 @@ def generic_pool(ws: Workspace, model: ClusterModel, n_tokens: float, *,
     if stored is None:
         raise SpecplanError(f"{path}: cluster assignments written but unreadable")
     return GenericPool(docs=np.asarray(stored[0]), labels=np.asarray(stored[1]))
+
+
+def assign_texts(model: ClusterModel, texts: Sequence[str], *, name: str,
+                 progress: bool = False) -> np.ndarray:
+    """Cluster ids, int64 (n,), of a possibly lazy sequence of texts (`DocumentTexts`):
+    up to `MINIBATCH_ABOVE` documents embedded in RAM (cached, as `ClusterModel.assign`);
+    beyond, embedded into a memory map named `name` (`embeddings.embed_to_disk`, resumable)
+    and assigned chunk by chunk, so RAM does not grow with their number."""
+    if len(texts) > MINIBATCH_ABOVE:
+        emb = embed_to_disk(texts, cache_dir("embeddings", "streamed") / f"{name}.npy",
+                            max_length=model.max_length, progress=progress)
+        return assign_chunked(emb, model.centroids)
+    return model.assign(list(texts), progress=progress)
 
 
 def cluster_blocks(ws: Workspace, model: ClusterModel, cluster: int,
