@@ -13,7 +13,9 @@ baseline and the distillation teacher).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
@@ -143,8 +145,6 @@ class Workspace:
         Raises:
             DomainError: the folder is not finished token files of this tokenizer.
         """
-        import os
-
         from domains.errors import DomainError
         from domains.token_files import TokenFiles
         from domains.tokenizer import split_token_files, tokenizer_hash
@@ -210,8 +210,14 @@ class Workspace:
 
         The workspace seed (model init and batch order of everything trained here) is part
         of every artifact's address, so a run with seed 1 never loads seed 0's weights,
-        whatever the strategy's own parameters say."""
-        path = self.root / "artifacts" / self.scale.name / f"seed-{self.seed}" / key
+        whatever the strategy's own parameters say. A generic corpus of one's own
+        (``SPECPLAN_GENERIC_TOKENS``) adds ``generic-<hash of its token-file index>/`` after
+        the scale, so models pretrained on it never mix with the packaged corpus's."""
+        path = self.root / "artifacts" / self.scale.name
+        if os.environ.get("SPECPLAN_GENERIC_TOKENS"):
+            index = json.dumps(self.generic_files.index, sort_keys=True).encode()
+            path = path / f"generic-{hashlib.sha256(index).hexdigest()[:12]}"
+        path = path / f"seed-{self.seed}" / key
         path.mkdir(parents=True, exist_ok=True)
         return path
 

@@ -195,6 +195,8 @@ def test_the_workspace_reads_the_generic_corpus_from_a_token_folder(
     monkeypatch.setenv("SPECPLAN_GENERIC_TOKENS", str(folder))
     assert ws.generic_files.folder == folder and ws.generic_files.n_docs == 300
     assert ws.generic_texts([5, 200])[:] == [docs[5], docs[200]]
+    # models pretrained on it live apart from the packaged corpus's
+    assert ws.artifact_dir("small-x").parent.parent.name.startswith("generic-")
     other = Workspace(micro_scale(), root=tmp_path / "ws", progress=False)
     write_token_files(tmp_path / "other", chunk_documents(docs, 100), tok)
     monkeypatch.setenv("SPECPLAN_GENERIC_TOKENS", str(tmp_path / "other"))
