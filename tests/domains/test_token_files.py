@@ -202,3 +202,21 @@ def test_the_workspace_reads_the_generic_corpus_from_a_token_folder(
     monkeypatch.setenv("SPECPLAN_GENERIC_TOKENS", str(tmp_path / "other"))
     with pytest.raises(DomainError, match="another tokenizer"):
         other.generic_files  # noqa: B018
+
+
+def test_local_shards_stream_into_token_files_one_per_file(tok, tmp_path: Path) -> None:
+    from domains import get_domain
+    from domains.token_files import DocumentTexts
+    from domains.tokenizer import source_token_files
+
+    src = tmp_path / "shards"
+    src.mkdir()
+    docs = _docs(30)
+    for i in range(3):
+        (src / f"part{i}.jsonl").write_text(
+            "".join(json.dumps({"body": d}) + "\n" for d in docs[i * 10 : (i + 1) * 10]))
+    mine = get_domain(f"mine={src}", text_field="body")
+    files = source_token_files(mine, tok, folder=tmp_path / "tf")
+    assert [s["input"] for s in files.index["shards"]] == [str(p) for p in
+                                                           sorted(src.glob("*.jsonl"))]
+    assert list(DocumentTexts(files, tok)) == docs
