@@ -3,22 +3,37 @@ command and say the machine was shared.
 
     python benchmarks/bench_scale.py tokenize [--tokens 100e6] [--docs-per-shard 50000]
     python benchmarks/bench_scale.py kmeans [--rows 1000000] [--dim 384] [--k 1024]
+                                            [--backends sklearn,faiss]
+    python benchmarks/bench_scale.py select [--tokens 20e6] [--docs-per-shard 50000]
     python benchmarks/bench_scale.py embed [--docs 512] [--batch-sizes 16,32,64,128]
     python benchmarks/bench_scale.py ddp [--processes 2] [--steps 30] [--scale demo]
 
-- tokenize: a generated corpus (words drawn from a Zipf law, documents of 50-400 words)
-  tokenized into memory-mapped token files (`domains.token_files.write_token_files`,
-  shards, the tokenizers batch API) against the tokenizers library's own `encode_batch` of
-  the same text kept in RAM; tokens/s and the peak RSS of each (separate processes, so the
-  peaks do not mix). Token files: RSS should stay bounded (one shard) whatever the size.
-  The token-files time includes generating each shard's text (the batch run reports its
-  own generation time, excluded from its rate).
-- kmeans: `clustering.minibatch_kmeans` over generated unit vectors in a memory-mapped
-  ``.npy``; wall time and peak RSS.
+- tokenize: a generated corpus of about `--tokens` tokens of the project tokenizer (words
+  drawn from a Zipf law, documents of 50-400 words; the number of shards is set from the
+  tokens per document measured on the first shard) tokenized into memory-mapped token
+  files (`domains.token_files.write_token_files`, shards, the tokenizers batch API)
+  against the tokenizers library's own `encode_batch_fast` of the same text kept in RAM;
+  tokens/s and the peak RSS of each (separate processes, so the peaks do not mix). The
+  token files are also written for a quarter of the corpus: their peak RSS should not
+  change with the size (one shard at a time). The token-files time includes generating
+  each shard's text (the batch run reports its own generation time, excluded from its
+  rate).
+- kmeans: generated unit vectors (64 blobs) in a memory-mapped ``.npy``, clustered by
+  each backend in its own process (`clustering.minibatch_kmeans`: scikit-learn;
+  `clustering.faiss_kmeans` when faiss is installed); wall time and peak RSS of each,
+  the memory map's writing excluded.
+- select: what the strategies do with a generic corpus on disk (item "no step holds a
+  corpus in RAM"), for a generated corpus of `--tokens` and of a quarter of that: draw as
+  many documents as the corpus holds, with replacement (importance sampling's resampling),
+  copy them into token files (`token_files.select_token_files`), read every block of the
+  copy through `BlockView` 128 rows at a time (the training loop's reads), and decode
+  20,000 documents' texts (`DocumentTexts`, what the embedder reads). Peak RSS of a fresh
+  process doing only that, per size: it should not grow with the corpus.
 - embed: `embeddings.embed_texts` (specplan) against raw transformers (AutoModel, mean
-  pooling, no sort by length) at several batch sizes: documents/s on this device.
+  pooling, no sort by length) at several batch sizes: documents/s on this device, and
+  each one's best batch size.
 - ddp: the training loop's tokens/s with 1 process and with N gloo processes (torchrun)
-  at the same global batch.
+  at the same global batch; the ratio N processes / 1 process (both on all cores).
 """
 
 from __future__ import annotations
@@ -37,10 +52,30 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak RSS in MB: Linux's VmHWM, which starts afresh at exec (the
+    `ru_maxrss` of a child can carry its parent's peak from before the exec); elsewhere
+    `ru_maxrss`."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-WORDS_PER_DOC = 225  # mean of the generated document lengths (50-400 words)
+def _rss_anon_mb() -> float:
+    """Anonymous resident memory now (Linux RssAnon, MB): what the process itself holds,
+    without the file pages of memory maps, which the kernel reclaims at will; 0 elsewhere."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def _shard_docs(i: int, n_docs: int) -> list[str]:
@@ -53,14 +88,24 @@ def _shard_docs(i: int, n_docs: int) -> list[str]:
             for _ in range(n_docs)]
 
 
-def _n_shards(args: argparse.Namespace) -> int:
-    return max(1, round(args.tokens / (WORDS_PER_DOC * args.docs_per_shard)))
+def _tokens_per_doc(tok: object) -> float:
+    """Project-tokenizer tokens per generated document (eos included), on shard 0's first
+    2,000 documents."""
+    from domains.tokenizer import encode_documents
+
+    sample = _shard_docs(0, 2000)
+    return encode_documents(sample, tok).n_tokens / len(sample)
 
 
-def _child(mode: str, args: argparse.Namespace) -> dict[str, float]:
+def _n_shards(args: argparse.Namespace, tokens_per_doc: float) -> int:
+    return max(1, round(args.tokens / (tokens_per_doc * args.docs_per_shard)))
+
+
+def _child(mode: str, args: argparse.Namespace, tokens: float | None = None
+           ) -> dict[str, float]:
     """Run one tokenization measurement in a fresh process (clean peak RSS)."""
-    cmd = [sys.executable, __file__, "tokenize-child", mode, "--tokens", str(args.tokens),
-           "--docs-per-shard", str(args.docs_per_shard)]
+    cmd = [sys.executable, __file__, "tokenize-child", mode, "--tokens",
+           str(tokens or args.tokens), "--docs-per-shard", str(args.docs_per_shard)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -71,7 +116,8 @@ def tokenize_child(mode: str, args: argparse.Namespace) -> None:
     from domains.tokenizer import get_tokenizer
 
     tok = get_tokenizer(8192)
-    shards = _n_shards(args)
+    per_doc = _tokens_per_doc(tok)
+    shards = _n_shards(args, per_doc)
     rss0 = _peak_rss_mb()
     if mode == "batch":  # the tokenizers library on the whole corpus held in RAM
         t0 = time.perf_counter()
@@ -89,21 +135,107 @@ def tokenize_child(mode: str, args: argparse.Namespace) -> None:
             files = write_token_files(Path(tmp) / "tf", inputs, tok)
             n = files.n_tokens - files.n_docs  # without the eos ids, as in the batch count
     wall = time.perf_counter() - t0
-    print(json.dumps({"mode": mode, "shards": shards, "tokens": n, "wall_s": round(wall, 2),
+    print(json.dumps({"mode": mode, "shards": shards, "docs_per_shard": args.docs_per_shard,
+                      "tokens_per_doc": round(per_doc, 1), "tokens": n,
+                      "wall_s": round(wall, 2),
                       "tokens_per_s": round(n / wall), "text_generation_s": round(gen, 2),
                       "peak_rss_mb": round(_peak_rss_mb()), "rss_at_start_mb": round(rss0)}))
 
 
 def bench_tokenize(args: argparse.Namespace) -> None:
     res = {m: _child(m, args) for m in ("files", "batch")}
-    print(json.dumps({"bench": "tokenize", "target_tokens": args.tokens, **res}))
+    res["files_quarter_corpus"] = _child("files", args, tokens=args.tokens / 4)
+    ratio = res["files"]["tokens_per_s"] / res["batch"]["tokens_per_s"]
+    print(json.dumps({"bench": "tokenize", "target_tokens": args.tokens,
+                      "files_vs_batch_tokens_per_s": round(ratio, 2), **res}))
+
+
+def kmeans_child(args: argparse.Namespace) -> None:
+    """One backend over the memory map `args.path`, in a fresh process (clean peak RSS)."""
+    import numpy as np
+
+    from strategies.machinery.clustering import large_kmeans
+
+    emb = np.load(args.path, mmap_mode="r")
+    rss0 = _peak_rss_mb()
+    t0 = time.perf_counter()
+    _, labels = large_kmeans(emb, args.k, seed=0, backend=args.backend)
+    wall = time.perf_counter() - t0
+    print(json.dumps({"backend": args.backend, "wall_s": round(wall, 1),
+                      "peak_rss_mb": round(_peak_rss_mb()), "rss_before_mb": round(rss0),
+                      "clusters_used": int(len(set(labels.tolist())))}))
+
+
+def select_child(args: argparse.Namespace) -> None:
+    """Write (mode "write") or read back (mode "read") the generated corpus in `args.dir`."""
+    import numpy as np
+
+    from domains.token_files import (
+        BlockView,
+        DocumentTexts,
+        TokenFiles,
+        select_token_files,
+        write_token_files,
+    )
+    from domains.tokenizer import get_tokenizer
+
+    tok = get_tokenizer(8192)
+    folder = Path(args.dir) / "tf"
+    if args.mode == "write":
+        shards = _n_shards(args, _tokens_per_doc(tok))
+        write_token_files(folder, [(f"gen{i}", lambda i=i: _shard_docs(i, args.docs_per_shard))
+                                   for i in range(shards)], tok)
+        return
+    rss0 = _peak_rss_mb()
+    t0 = time.perf_counter()
+    files = TokenFiles(folder)
+    draws = np.random.default_rng(0).integers(0, files.n_docs, files.n_docs)
+    sel = select_token_files(files, [draws], Path(args.dir) / "select")
+    t_select = time.perf_counter() - t0
+    anon = [_rss_anon_mb()]
+    view, total = BlockView(sel, 1024), 0
+    t0 = time.perf_counter()
+    for lo in range(0, len(view), 128):
+        total += int(view[np.arange(lo, min(len(view), lo + 128))].sum())
+        if lo % (128 * 16) == 0:
+            anon.append(_rss_anon_mb())
+    t_blocks = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    chars = 0
+    for i, t in enumerate(DocumentTexts(files, tok, np.arange(min(20_000, files.n_docs)))):
+        chars += len(t)
+        if i % 1024 == 0:
+            anon.append(_rss_anon_mb())
+    t_texts = time.perf_counter() - t0
+    print(json.dumps({"corpus_tokens": files.n_tokens, "docs": files.n_docs,
+                      "selected_tokens": sel.n_tokens, "select_s": round(t_select, 1),
+                      "blocks": len(view), "read_blocks_s": round(t_blocks, 1),
+                      "decoded_chars": chars, "decode_20k_docs_s": round(t_texts, 1),
+                      "peak_rss_mb": round(_peak_rss_mb()), "rss_at_start_mb": round(rss0),
+                      "max_sampled_rss_anon_mb": round(max(anon))}))
+
+
+def bench_select(args: argparse.Namespace) -> None:
+    runs = []
+    for tokens in (args.tokens / 4, args.tokens):
+        with tempfile.TemporaryDirectory() as tmp:
+            for mode in ("write", "read"):
+                out = subprocess.run(
+                    [sys.executable, __file__, "select-child", mode, "--dir", tmp, "--tokens",
+                     str(tokens), "--docs-per-shard", str(args.docs_per_shard)],
+                    capture_output=True, text=True, check=True,
+                    env={**os.environ, "PYTHONPATH": str(ROOT)})
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(json.dumps({"bench": "select", "runs": runs}))
 
 
 def bench_kmeans(args: argparse.Namespace) -> None:
+    import importlib.util
+
     import numpy as np
 
-    from strategies.machinery.clustering import minibatch_kmeans
-
+    backends = [b for b in args.backends.split(",")
+                if b != "faiss" or importlib.util.find_spec("faiss") is not None]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "emb.npy"
         arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
@@ -116,14 +248,16 @@ def bench_kmeans(args: argparse.Namespace) -> None:
             arr[s : s + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
         arr.flush()
         del arr
-        emb = np.load(path, mmap_mode="r")
-        rss0 = _peak_rss_mb()
-        t0 = time.perf_counter()
-        centroids, labels = minibatch_kmeans(emb, args.k, seed=0)
-        wall = time.perf_counter() - t0
+        runs = []
+        for b in backends:
+            out = subprocess.run([sys.executable, __file__, "kmeans-child", "--path", str(path),
+                                  "--k", str(args.k), "--backend", b],
+                                 capture_output=True, text=True, check=True,
+                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(json.dumps({"bench": "kmeans", "rows": args.rows, "dim": args.dim, "k": args.k,
-                      "wall_s": round(wall, 1), "peak_rss_mb": round(_peak_rss_mb()),
-                      "rss_before_mb": round(rss0), "clusters_used": int(len(set(labels)))}))
+                      "memmap_mb": round(args.rows * args.dim * 4 / 2**20), "runs": runs,
+                      "skipped": [b for b in args.backends.split(",") if b not in backends]}))
 
 
 def bench_embed(args: argparse.Namespace) -> None:
@@ -154,6 +288,11 @@ def bench_embed(args: argparse.Namespace) -> None:
         raw = len(docs) / (time.perf_counter() - t0)
         out[f"bs{bs}"] = {"specplan_docs_per_s": round(ours, 1),
                           "raw_transformers_docs_per_s": round(raw, 1)}
+    rows = {k: v for k, v in out.items() if k.startswith("bs") and isinstance(v, dict)}
+    for who in ("specplan", "raw_transformers"):
+        best = max(rows, key=lambda k: rows[k][f"{who}_docs_per_s"])
+        out[f"best_{who}"] = {"batch_size": int(best[2:]),
+                              "docs_per_s": rows[best][f"{who}_docs_per_s"]}
     print(json.dumps(out))
 
 
@@ -192,7 +331,10 @@ def bench_ddp(args: argparse.Namespace) -> None:
         row = json.loads([ln for ln in p.stdout.splitlines() if ln.startswith("{")][-1])
         res.append({**row, "threads_per_process": threads})
     print(json.dumps({"bench": "ddp", "scale": args.scale, "global_batch": args.batch,
-                      "runs": res}))
+                      "runs": res, f"ratio_{args.processes}p_vs_1p_all_cores": round(
+                          res[2]["tokens_per_s"] / res[1]["tokens_per_s"], 2),
+                      f"ratio_{args.processes}p_vs_1p_1_thread": round(
+                          res[2]["tokens_per_s"] / res[0]["tokens_per_s"], 2)}))
 
 
 def main() -> None:
@@ -205,10 +347,22 @@ def main() -> None:
     for q in (t, tc):
         q.add_argument("--tokens", type=float, default=100e6)
         q.add_argument("--docs-per-shard", type=int, default=50_000)
+    sl = sub.add_parser("select")
+    slc = sub.add_parser("select-child")
+    slc.add_argument("mode", choices=["write", "read"])
+    slc.add_argument("--dir", required=True)
+    for q in (sl, slc):
+        q.add_argument("--tokens", type=float, default=20e6)
+        q.add_argument("--docs-per-shard", type=int, default=50_000)
     k = sub.add_parser("kmeans")
     k.add_argument("--rows", type=int, default=1_000_000)
     k.add_argument("--dim", type=int, default=384)
     k.add_argument("--k", type=int, default=1024)
+    k.add_argument("--backends", default="sklearn,faiss")
+    kc = sub.add_parser("kmeans-child")
+    kc.add_argument("--path", required=True)
+    kc.add_argument("--k", type=int, required=True)
+    kc.add_argument("--backend", required=True)
     e = sub.add_parser("embed")
     e.add_argument("--docs", type=int, default=512)
     e.add_argument("--batch-sizes", default="16,32,64,128")
@@ -221,7 +375,8 @@ def main() -> None:
         q.add_argument("--scale", default="demo")
     args = p.parse_args()
     {"tokenize": bench_tokenize, "tokenize-child": lambda a: tokenize_child(a.mode, a),
-     "kmeans": bench_kmeans, "embed": bench_embed, "ddp": bench_ddp,
+     "select": bench_select, "select-child": select_child,
+     "kmeans": bench_kmeans, "kmeans-child": kmeans_child, "embed": bench_embed, "ddp": bench_ddp,
      "ddp-child": _ddp_child}[args.what](args)
 
 

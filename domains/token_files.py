@@ -155,6 +155,101 @@ def write_token_files(
     return TokenFiles(out)
 
 
+def write_stream_token_files(
+    folder: str | os.PathLike[str],
+    docs: Callable[[], Iterable[str]],
+    tok: Any,
+    *,
+    name: str,
+    docs_per_shard: int = DEFAULT_SHARD_DOCS,
+    progress: bool = False,
+) -> TokenFiles:
+    """Tokenize a stream of documents of unknown length (an `hf` streaming dataset: C4, the
+    Pile) into token files, `docs_per_shard` documents per shard; resumable by shard.
+
+    The stream is read once, a shard at a time (peak memory: one shard's text and tokens).
+    After each shard the index records it; an interrupted run keeps every finished shard
+    and the next one skips their documents in the stream (`itertools.islice`: read again,
+    not tokenized again) and continues. The index is marked complete when the stream ends.
+
+    Args:
+        folder: output folder; an existing index there must name the same tokenizer,
+            stream `name` and shard size, else `DomainError`.
+        docs: a factory of the stream (called once per run), in the same order every time.
+        tok: a Hugging Face tokenizer with an eos token.
+        name: names the stream (its configuration) in the index and in errors.
+        docs_per_shard: documents per shard.
+        progress: a progress bar over shards.
+
+    Raises:
+        DomainError: the stream fails while a shard is read (the message names the stream
+            and the shard's documents; finished shards are kept), or the folder holds
+            another corpus.
+    """
+    from tqdm.auto import tqdm
+
+    from domains.tokenizer import tokenizer_hash
+
+    if docs_per_shard < 1:
+        raise DomainError(f"docs_per_shard must be >= 1, got {docs_per_shard}")
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    tok_hash = tokenizer_hash(tok)
+    dtype = token_dtype(len(tok))
+    inputs = [f"stream:{name}:{docs_per_shard}"]
+    index = _read_index(out) or {"format": FORMAT, "tokenizer": tok_hash, "dtype": dtype.name,
+                                 "eos_id": int(tok.eos_token_id), "inputs": inputs,
+                                 "stream": True, "shards": [], "complete": False}
+    if index["tokenizer"] != tok_hash or index["inputs"] != inputs:
+        raise DomainError(f"{out}: holds token files of another tokenizer or corpus; "
+                          "use another folder or delete this one")
+    if index["complete"]:
+        return TokenFiles(out)
+    done = int(sum(sh["n_docs"] for sh in index["shards"]))
+    bar = tqdm(initial=len(index["shards"]), desc="tokenize", unit="shard",
+               disable=not progress, leave=False)
+    stream = iter(docs())
+    try:
+        for _ in itertools.islice(stream, done):  # finished shards: skipped, not tokenized
+            pass
+    except Exception as err:
+        raise _stream_error(name, done, None, out, len(index["shards"]), err) from err
+    while True:
+        i = len(index["shards"])
+        try:
+            texts = list(itertools.islice(stream, docs_per_shard))
+        except DomainError:
+            raise
+        except Exception as err:  # network, a corrupt file of the dataset, a bad row
+            raise _stream_error(name, done, docs_per_shard, out, i, err) from err
+        if not texts:
+            break
+        tokens, offsets = _encode_shard(texts, tok, dtype)
+        stem = _shard_name(i)
+        atomic_write_bytes(out / f"{stem}.bin", tokens.tobytes())
+        _save_npy(out / f"{stem}.idx.npy", offsets)
+        index["shards"].append({"input": f"{name}[{done}:{done + len(texts)}]", "file": stem,
+                                "n_docs": len(texts), "n_tokens": int(offsets[-1])})
+        _write_index(out, index)
+        done += len(texts)
+        bar.update(1)
+        if len(texts) < docs_per_shard:
+            break
+    bar.close()
+    index["complete"] = True
+    _write_index(out, index)
+    return TokenFiles(out)
+
+
+def _stream_error(name: str, start: int, n: int | None, out: Path, finished: int,
+                  err: BaseException) -> DomainError:
+    where = f"documents {start}-{start + n - 1}" if n else f"the first {start} documents"
+    first = (str(err).splitlines() or [""])[0]
+    return DomainError(f"input stream {name} ({where}): cannot be read "
+                       f"({type(err).__name__}: {first}); the {finished} finished shard(s) in "
+                       f"{out} are kept, rerun to resume")
+
+
 def chunk_documents(docs: Iterable[str], docs_per_shard: int = DEFAULT_SHARD_DOCS,
                     n_docs: int | None = None) -> list[ShardInput]:
     """Shard inputs for a stream of documents (an `hf` streaming dataset, a generator):
@@ -215,8 +310,9 @@ class TokenFiles:
         if index is None:
             raise DomainError(f"{self.folder}: no token files ({INDEX} missing)")
         if not index.get("complete"):
+            of = "" if index.get("stream") else f" of {len(index['inputs'])}"
             raise DomainError(f"{self.folder}: tokenization was interrupted "
-                              f"({len(index['shards'])} of {len(index['inputs'])} shards); "
+                              f"({len(index['shards'])}{of} shards finished); "
                               "rerun it to resume")
         self.index = index
         self.dtype = np.dtype(index["dtype"])
@@ -257,6 +353,53 @@ class TokenFiles:
             parts.append(s.offsets[1:] + base)
             base += int(s.tokens.size)
         return np.concatenate(parts)
+
+    def doc_lengths(self) -> np.ndarray:
+        """int64 (n_docs,): every document's length in tokens (its eos included)."""
+        if not self._shards:
+            return np.zeros(0, np.int64)
+        return np.concatenate([np.diff(s.offsets) for s in self._shards]).astype(np.int64)
+
+    def _doc_starts(self) -> np.ndarray:
+        """int64 (n_shards + 1,): the first global document number of every shard."""
+        return np.concatenate([[0], np.cumsum([s.offsets.size - 1 for s in self._shards])]
+                              ).astype(np.int64)
+
+    def doc_tokens(self, i: int) -> np.ndarray:
+        """Document `i`'s tokens (global number, shards in order; its eos included), read
+        from the memory map."""
+        starts = self._doc_starts()
+        if not 0 <= i < starts[-1]:
+            raise IndexError(f"document numbers must lie in [0, {starts[-1]}), got {i}")
+        s = int(np.searchsorted(starts, i, side="right") - 1)
+        sh, j = self._shards[s], int(i - starts[s])
+        return sh.tokens[int(sh.offsets[j]) : int(sh.offsets[j + 1])]
+
+    def gather_docs(self, docs: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(tokens of `dtype` (sum of lengths,), int64 offsets (len(docs) + 1,)): the given
+        documents concatenated in that order (repeats allowed), read from the memory maps;
+        what `TokenizedCorpus.select` gives for a corpus in RAM. Vectorized per shard."""
+        idx = np.asarray(docs, dtype=np.int64).reshape(-1)
+        starts = self._doc_starts()
+        if idx.size and (idx.min() < 0 or idx.max() >= starts[-1]):
+            raise IndexError(f"document numbers must lie in [0, {starts[-1]}), got "
+                             f"[{idx.min()}, {idx.max()}]")
+        shard_of = np.searchsorted(starts, idx, side="right") - 1
+        local = idx - starts[shard_of]
+        lengths = np.zeros(idx.size, np.int64)
+        begin = np.zeros(idx.size, np.int64)
+        for s in np.unique(shard_of):
+            m = shard_of == s
+            off = self._shards[s].offsets
+            begin[m], lengths[m] = off[local[m]], off[local[m] + 1] - off[local[m]]
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        out = np.empty(int(offsets[-1]), dtype=self.dtype)
+        doc_of = np.repeat(np.arange(idx.size), lengths)  # output position -> row of idx
+        pos = np.arange(offsets[-1]) - offsets[:-1][doc_of] + begin[doc_of]
+        for s in np.unique(shard_of):
+            m = shard_of[doc_of] == s
+            out[m] = self._shards[s].tokens[pos[m]]
+        return out, offsets
 
     def stream(self) -> np.ndarray:
         """The whole token stream as int32 in RAM (small corpora only: the packaged ones);
@@ -329,10 +472,132 @@ class BlockView:
 
         if isinstance(idx, slice):  # view[i:j], as evaluation reads consecutive rows
             idx = np.arange(self.n)[idx]
+        one = isinstance(idx, (int, np.integer))  # view[i]: one (block_size,) row
         rows = np.asarray(idx.cpu() if hasattr(idx, "cpu") else idx, dtype=np.int64).reshape(-1)
         if rows.size and (rows.min() < 0 or rows.max() >= self.n):
             raise IndexError(f"block numbers must lie in [0, {self.n})")
-        return torch.from_numpy(self.files.read_blocks(rows, self.block_size))
+        out = torch.from_numpy(self.files.read_blocks(rows, self.block_size))
+        return out[0] if one else out
+
+    def numel(self) -> int:
+        """Tokens in the view (as `torch.Tensor.numel`)."""
+        return self.n * self.block_size
+
+
+SELECT_CHUNK_DOCS = 4096  # documents gathered per write when selecting (bounds the RAM)
+
+
+def select_token_files(files: TokenFiles, groups: Sequence[np.ndarray],
+                       folder: str | os.PathLike[str], *,
+                       chunk_docs: int = SELECT_CHUNK_DOCS) -> TokenFiles:
+    """Token files holding chosen documents of `files`: one shard per group, each the
+    group's documents concatenated in the given order (repeats allowed), written through a
+    memory map `chunk_docs` documents at a time, so RAM does not grow with the selection.
+
+    What a resampled corpus (importance sampling's draws) or a cluster's documents (an
+    expert's data) is made of: `BlockView` over the result reads blocks that never straddle
+    two groups, exactly ``TokenizedCorpus.select(group).blocks(T)`` per group, in group order.
+    A finished `folder` is reused (name it by the selection); it is written into a
+    temporary folder and renamed, so it is never seen half-written.
+
+    Args:
+        files: the source token files.
+        groups: int64 document numbers (global, shards in order) per output shard.
+        folder: the output folder.
+        chunk_docs: documents gathered per write.
+
+    Returns:
+        The selection's `TokenFiles`.
+    """
+    from domains.atomic import atomic_dir
+
+    out = Path(folder)
+    try:
+        return TokenFiles(out)
+    except DomainError:
+        pass
+    lengths = files.doc_lengths()
+    names = [f"group-{g}" for g in range(len(groups))]
+    index: dict[str, Any] = {"format": FORMAT, "tokenizer": files.index["tokenizer"],
+                             "dtype": files.dtype.name, "eos_id": files.eos_id,
+                             "inputs": names, "shards": [], "complete": True,
+                             "selected_from": str(files.folder)}
+    with atomic_dir(out, replace=False) as tmp:
+        for g, docs in enumerate(groups):
+            docs = np.asarray(docs, dtype=np.int64).reshape(-1)
+            offsets = np.concatenate([[0], np.cumsum(lengths[docs])]).astype(np.int64)
+            stem = _shard_name(g)
+            n = int(offsets[-1])
+            with open(tmp / f"{stem}.bin", "wb") as fh:
+                for lo in range(0, docs.size, chunk_docs):
+                    toks, _ = files.gather_docs(docs[lo : lo + chunk_docs])
+                    fh.write(toks.tobytes())
+            np.save(tmp / f"{stem}.idx.npy", offsets, allow_pickle=False)
+            index["shards"].append({"input": names[g], "file": stem,
+                                    "n_docs": int(docs.size), "n_tokens": n})
+        (tmp / INDEX).write_text(json.dumps(index, indent=1), encoding="utf-8")
+    return TokenFiles(out)
+
+
+class DocumentTexts(Sequence[str]):
+    """The texts of documents of `TokenFiles`, decoded from their tokens on demand: a
+    sequence that never holds the corpus's text in RAM (iterate it, or slice it, to read a
+    batch at a time; `embeddings.embed_to_disk` does).
+
+    Byte-level BPE round-trips any text exactly, so a document's decoded text is the text
+    that was tokenized (the tokenizer's backend decodes, without transformers' clean-up of
+    spaces).
+
+    Args:
+        files: the token files.
+        tok: the tokenizer they were written with (checked by its content hash).
+        indices: global document numbers (default: all documents, in order).
+        batch: documents decoded per call when iterating.
+
+    Raises:
+        DomainError: `tok` is not the tokenizer of `files`.
+    """
+
+    def __init__(self, files: TokenFiles, tok: Any, indices: Sequence[int] | np.ndarray | None
+                 = None, *, batch: int = 1024) -> None:
+        from domains.tokenizer import tokenizer_hash
+
+        if tokenizer_hash(tok) != files.index["tokenizer"]:
+            raise DomainError(f"{files.folder}: written with another tokenizer; cannot decode")
+        self.files, self.tok, self.batch = files, tok, batch
+        self.indices = (np.arange(files.n_docs, dtype=np.int64) if indices is None
+                        else np.asarray(indices, dtype=np.int64).reshape(-1))
+
+    def __len__(self) -> int:
+        return int(self.indices.size)
+
+    def _decode(self, docs: np.ndarray) -> list[str]:
+        toks, offsets = self.files.gather_docs(docs)
+        eos = self.files.eos_id
+        seqs = []
+        for i in range(docs.size):
+            ids = toks[offsets[i] : offsets[i + 1]]
+            if ids.size and ids[-1] == eos:  # every document ends with the eos id
+                ids = ids[:-1]
+            seqs.append(ids.tolist())
+        backend = getattr(self.tok, "backend_tokenizer", None)
+        if backend is not None:
+            return list(backend.decode_batch(seqs, skip_special_tokens=False))
+        return [self.tok.decode(s, clean_up_tokenization_spaces=False) for s in seqs]
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return self._decode(self.indices[i])
+        return self._decode(self.indices[[int(i)]])[0]
+
+    def __iter__(self) -> Iterator[str]:
+        for lo in range(0, len(self), self.batch):
+            yield from self._decode(self.indices[lo : lo + self.batch])
+
+    def take(self, indices: Sequence[int] | np.ndarray) -> DocumentTexts:
+        """The texts of `indices` (positions in this sequence), still lazy."""
+        return DocumentTexts(self.files, self.tok,
+                             self.indices[np.asarray(indices, dtype=np.int64)], batch=self.batch)
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
     from domains.base import Domain
+    from domains.token_files import TokenFiles
 
 EOS_TOKEN = "<|endoftext|>"
 DEFAULT_VOCAB_SIZE = 8192
@@ -246,6 +247,95 @@ def token_folder(domain: Domain, split: str, tok: Any) -> Path:
     return cache_dir("tokens") / f"{file_stem(domain.name)}-{split}-{key[:24]}"
 
 
+def split_token_files(domain: Domain, split: str, tok: Any) -> TokenFiles:
+    """A domain split's memory-mapped token files (`domains.token_files`), written on first
+    use (shards of `DEFAULT_SHARD_DOCS` documents, resumable) and opened read-only: what
+    the strategies read the generic corpus from, without loading it."""
+    from domains.token_files import TokenFiles, chunk_documents, write_token_files
+
+    folder = token_folder(domain, split, tok)
+    try:
+        return TokenFiles(folder)
+    except DomainError:  # not written yet, or interrupted: (re)write, resuming by shard
+        return write_token_files(folder, chunk_documents(domain.documents(split)), tok)
+
+
+STREAM_RECIPE = "stream-v1;normalize_text;min_chars"  # part of every streamed folder's key
+
+
+def source_token_files(
+    domain: Domain,
+    tok: Any,
+    *,
+    folder: str | Path | None = None,
+    docs_per_shard: int | None = None,
+    progress: bool = False,
+) -> TokenFiles:
+    """A whole corpus read from its domain's source straight into memory-mapped token
+    files, shard by shard and resumable, without loading it: how a generic corpus at scale
+    (C4 or a Pile subset through the ``hf`` source, or local JSONL / Parquet shards through
+    the ``files`` source) becomes what the strategies read (point ``SPECPLAN_GENERIC_TOKENS``
+    at the folder).
+
+    Each document is normalized as the domain layer does (`cleaning.normalize_text`) and
+    dropped below the spec's `min_chars`. Unlike `Domain.documents`, the corpus is not
+    deduplicated across documents nor split into train / valid / test (both need it in
+    RAM); it is all pretraining text. The ``files`` source gives one shard per input file
+    (resumable by file, `token_files.file_shards`); any other source (``hf``, streamed
+    with ``streaming=True``) is cut into shards of `docs_per_shard` documents
+    (`token_files.write_stream_token_files`). The ``hf`` source stops at its token cap
+    (``max_tokens``) as it does for `Domain.documents`.
+
+    Args:
+        domain: the domain whose source to read (e.g. ``get_domain("generic", "hf")``).
+        tok: the project tokenizer (`get_tokenizer`) the strategies will use.
+        folder: output folder (default: ``cache_dir()/tokens/<name>-<source>-stream-<key>``,
+            keyed by the source's configuration, the tokenizer and the shard size).
+        docs_per_shard: documents per shard of a stream (default `DEFAULT_SHARD_DOCS`).
+        progress: a progress bar over shards.
+
+    Raises:
+        DomainError: the source cannot be opened or a shard cannot be read (one line
+            naming it; finished shards are kept and a rerun resumes), or the folder holds
+            another corpus.
+    """
+    from domains.cleaning import normalize_text
+    from domains.sources.files import list_files, read_file
+    from domains.token_files import (
+        DEFAULT_SHARD_DOCS,
+        write_stream_token_files,
+        write_token_files,
+    )
+
+    src = domain._source
+    per_shard = int(docs_per_shard or DEFAULT_SHARD_DOCS)
+    min_chars = domain.spec.min_chars
+    if folder is None:
+        key = stable_hash(STREAM_RECIPE, src.name, src.cache_key(), min_chars,
+                          tokenizer_hash(tok), per_shard)
+        folder = cache_dir("tokens") / f"{file_stem(domain.name)}-{src.name}-stream-{key[:24]}"
+
+    def kept(texts: Any) -> Any:
+        for text in texts:
+            text = normalize_text(text)
+            if len(text) >= min_chars:
+                yield text
+
+    if src.name == "files":
+        opts = {"text_field": src.text_field, "label_field": src.label_field,  # type: ignore[attr-defined]
+                "encoding": src.encoding, "one_per_line": src.one_per_line}  # type: ignore[attr-defined]
+
+        def one(path: Path) -> Any:
+            return lambda: kept(t for t, _ in read_file(path, **opts))
+
+        paths = list_files(src.path)  # type: ignore[attr-defined]
+        return write_token_files(folder, [(str(p), one(p)) for p in paths], tok,
+                                 progress=progress)
+    name = f"{domain.name}:{src.name}:{src.cache_key()}"
+    return write_stream_token_files(folder, lambda: kept(t for t, _ in src.read()), tok,
+                                    name=name, docs_per_shard=per_shard, progress=progress)
+
+
 def tokenize_split(
     domain: Domain, split: str, tok: Any, *, max_tokens: int | None = None
 ) -> TokenizedCorpus:
@@ -262,13 +352,7 @@ def tokenize_split(
         max_tokens: keep only the first `max_tokens` tokens of the stream (documents in
             source order; the last one may be cut).
     """
-    from domains.token_files import TokenFiles, chunk_documents, write_token_files
-
-    folder = token_folder(domain, split, tok)
-    try:
-        files = TokenFiles(folder)
-    except DomainError:  # not written yet, or interrupted: (re)write, resuming by shard
-        files = write_token_files(folder, chunk_documents(domain.documents(split)), tok)
+    files = split_token_files(domain, split, tok)
     tc = TokenizedCorpus(np.asarray(files.stream(), dtype=np.int32), files.doc_offsets())
     return tc if max_tokens is None else tc.truncate(max_tokens)
 

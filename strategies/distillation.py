@@ -304,16 +304,17 @@ class DistillationStrategy(Strategy):
         self._check_pretrained()
         self._validate()
         teacher = load_teacher(TeacherSource("large", "large"), ws, domain, large=self.teacher_)
-        t_model = teacher.model.eval()
+        from strategies.machinery.teachers import on_device
+
+        t_model = teacher.model  # frozen, on this process's accelerator device
         if t_model.config.vocab_size != ws.scale.small.vocab_size:
             raise ParameterError("teacher and student must share the tokenizer (vocabulary "
                                  f"{t_model.config.vocab_size} vs {ws.scale.small.vocab_size})")
-        for p in t_model.parameters():
-            p.requires_grad_(False)
         alpha, temperature = float(self.alpha), float(self.temperature)
 
         def loss_fn(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-            ids = batch["input_ids"]  # (B, T)
+            ids = batch["input_ids"]  # (B, T), on the device the training loop chose
+            on_device(t_model, ids.device)  # no-op once there; under the loop's autocast
             with torch.no_grad():
                 t_logits = t_model(input_ids=ids).logits  # (B, T, V), on the fly
             s_logits = model(input_ids=ids).logits  # (B, T, V)

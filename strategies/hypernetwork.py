@@ -327,9 +327,12 @@ class HypernetworkStrategy(ClusteredMixin, Strategy):
 
 
 def projected_pretraining_data(ws: Workspace, clusters: ClusterModel,
-                               n_tokens: int | None = None) -> dict[str, torch.Tensor]:
-    """{"input_ids": (n, T) int64, "cluster": (n,) int64}: each cluster's generic documents
-    packed into blocks of their own, so a block's cluster is its documents' cluster.
+                               n_tokens: int | None = None) -> dict[str, Any]:
+    """{"input_ids": (n, T) blocks, "cluster": (n,) int64 tensor}: each cluster's generic
+    documents packed into blocks of their own, so a block's cluster is its documents'
+    cluster. The blocks are read batch by batch from token files holding each cluster's
+    documents as one shard (`Workspace.generic_selection`, `BlockView`), the texts of the
+    extra documents decoded from the generic token files: nothing holds the corpus in RAM.
 
     The documents are the clustered subset (`Scale.cluster_docs`) and, when it holds fewer
     than `n_tokens` tokens, further generic documents (the next ones of the same fixed
@@ -342,26 +345,29 @@ def projected_pretraining_data(ws: Workspace, clusters: ClusterModel,
     import torch
 
     from domains.errors import SpecplanError
-    from strategies.machinery.clustering import subset_indices
+    from domains.token_files import BlockView
+    from strategies.machinery.clustering import assign_texts, subset_indices
 
     assert clusters.doc_indices is not None, "needs a ClusterModel from generic_clusters"
-    corpus = ws.corpus(ws.generic, "train")
+    lengths = ws.generic_doc_lengths  # int64 (n_generic_docs,)
     docs, labels = clusters.doc_indices, clusters.labels
-    have = int(sum(len(corpus.doc(int(i))) for i in docs))
-    if n_tokens is not None and have < n_tokens and len(docs) < len(corpus):
+    have = int(lengths[docs].sum())
+    if n_tokens is not None and have < n_tokens and len(docs) < lengths.size:
         per_doc = max(1.0, have / max(1, len(docs)))
         want = len(docs) + int(np.ceil(1.1 * (n_tokens - have) / per_doc))
-        extra = np.setdiff1d(subset_indices(len(corpus), want), docs)
-        texts = ws.generic.documents("train")
-        extra_labels = clusters.assign([texts[int(i)] for i in extra], progress=ws.progress)
+        extra = np.setdiff1d(subset_indices(int(lengths.size), want), docs)
+        extra_labels = assign_texts(clusters, ws.generic_texts(extra), progress=ws.progress,
+                                    name=f"projected-{clusters.key[:12]}-"
+                                         f"{hashlib.sha256(extra.tobytes()).hexdigest()[:12]}")
         docs, labels = np.concatenate([docs, extra]), np.concatenate([labels, extra_labels])
     t = ws.scale.small.n_ctx
-    ids, rows = [], []
-    for c in range(clusters.k):
-        arr = corpus.select(np.sort(docs[labels == c])).blocks(t)  # (n_c, T)
-        ids.append(torch.from_numpy(arr).long())
-        rows.append(torch.full((arr.shape[0],), c, dtype=torch.long))
-    data = {"input_ids": torch.cat(ids), "cluster": torch.cat(rows)}
+    groups = [np.sort(docs[labels == c]) for c in range(clusters.k)]
+    files = ws.generic_selection(groups, f"projected-{clusters.key[:12]}-k{clusters.k}")
+    per_cluster = files.block_counts(t)  # (k,): a cluster's blocks never straddle another's
+    data: dict[str, Any] = {
+        "input_ids": BlockView(files, t),
+        "cluster": torch.from_numpy(np.repeat(np.arange(clusters.k), per_cluster)).long(),
+    }
     if data["input_ids"].shape[0] == 0:
         raise SpecplanError("hypernetwork: the clustered generic documents hold no full block")
     return data

@@ -312,13 +312,12 @@ class ImportanceSamplingStrategy(ClusteredMixin, Strategy):
         self.pool_docs_ = pool.docs  # int64 (n_pool,): generic train positions
         self.pool_labels_ = pool.labels  # int64 (n_pool,)
         self._by_k = {self.clusters_.k: (self.clusters_, pool)}
-        offsets = ws.corpus(ws.generic, "train").offsets
+        lengths = ws.generic_doc_lengths  # int64 (n_generic_docs,), from the token files
         self.pretrained_ = {"path": None, "record": {"flops": 0.0},
                             "clusters_key": self.clusters_.key,
                             "n_pool_docs": int(self.pool_docs_.size),
-                            "n_pool_tokens": int((offsets[pool.docs + 1]
-                                                  - offsets[pool.docs]).sum()),
-                            "n_generic_docs": int(len(offsets) - 1)}
+                            "n_pool_tokens": int(lengths[pool.docs].sum()),
+                            "n_generic_docs": int(lengths.size)}
         return self
 
     def _pool(self, ws: Workspace, clusters: ClusterModel) -> Any:
@@ -361,8 +360,7 @@ class ImportanceSamplingStrategy(ClusteredMixin, Strategy):
             ws, self.effective_clusters(len(texts), ws.scale))
         ids = domain_cluster_ids(cm, texts, name=domain.name, progress=ws.progress)
         hist = cm.histogram(ids)
-        offsets = ws.corpus(ws.generic, "train").offsets
-        pool_tokens = offsets[pool_docs + 1] - offsets[pool_docs]
+        pool_tokens = ws.generic_doc_lengths[pool_docs]
         plan = resample_clusters(pool_labels, hist, pool_tokens,
                                  self._pretrain_tokens(ws.scale), seed=self.seed)
         if plan.mean_draws_per_doc > REPEAT_WARNING:
@@ -381,7 +379,6 @@ class ImportanceSamplingStrategy(ClusteredMixin, Strategy):
     def specialize(self, domain: Domain, ws: Workspace) -> SpecializedModel:
         """Histogram -> resample -> pretrain the small model (charged to specialization)
         -> early-stopped fine-tune."""
-        import torch
 
         from strategies.machinery.clustering import domain_train_documents, entropy
 
@@ -390,13 +387,18 @@ class ImportanceSamplingStrategy(ClusteredMixin, Strategy):
         hist, plan = self.resample(domain, ws)
         cm: ClusterModel = self._by_k[len(hist)][0]
         pool = self.resampled_docs(plan)
-        blocks = ws.corpus(ws.generic, "train").select(pool).blocks(ws.scale.small.n_ctx)
+        # the drawn documents, in draw order, copied once into token files beside the generic
+        # ones and read batch by batch (the same blocks as cutting their concatenated stream)
+        from domains.token_files import BlockView
+
+        drawn = ws.generic_selection([pool], f"is-{cm.key[:12]}-k{cm.k}")
+        blocks = BlockView(drawn, ws.scale.small.n_ctx)
         if len(blocks) == 0:
             raise SpecplanError(f"{self.name}: the resampled generic text holds no full block")
         tokens = self._pretrain_tokens(ws.scale)
         key = (f"{self.pretrain_key()}-is-{cm.key[:8]}-{domain.fingerprint[:12]}"
                f"-{ws.n_domain_tokens}")
-        model, record = ws.pretrain_lm(ws.scale.small, torch.from_numpy(blocks).long(), key=key,
+        model, record = ws.pretrain_lm(ws.scale.small, blocks, key=key,
                                        n_tokens=tokens, desc=f"{self.name}:{domain.name} pretrain")
         n_pool = int(self._by_k[cm.k][1].docs.size)
         info = {

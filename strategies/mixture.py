@@ -296,8 +296,7 @@ class MixtureStrategy(ClusteredMixin, Strategy):
 
     def _budgets(self, ws: Workspace, pool: GenericPool, k: int) -> list[int]:
         """Per-expert token budgets; fails before any training if a cluster is too small."""
-        offsets = ws.corpus(ws.generic, "train").offsets
-        doc_tokens = offsets[pool.docs + 1] - offsets[pool.docs]
+        doc_tokens = ws.generic_doc_lengths[pool.docs]  # from the token files' index
         cluster_tokens = np.bincount(pool.labels, weights=doc_tokens, minlength=k)
         t = ws.scale.small.n_ctx
         small = np.flatnonzero(cluster_tokens < t)

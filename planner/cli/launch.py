@@ -28,6 +28,52 @@ def add_processes(parser: argparse.ArgumentParser) -> None:
              "(docs/scale.md)")
 
 
+KMEANS_BACKENDS = ("auto", "sklearn", "faiss")  # strategies.machinery.clustering's
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """`--kmeans-backend` and `--generic-tokens`: how a run at scale clusters and where it
+    reads the generic corpus; passed to every process as environment variables
+    (`apply_data_options`)."""
+    parser.add_argument(
+        "--kmeans-backend", default=None, type=kmeans_backend_arg, metavar="auto|sklearn|faiss",
+        help="k-means engine for clusterings of more than 50,000 documents: faiss when it is "
+             "installed, else scikit-learn's MiniBatchKMeans (auto, the default), or either "
+             "one (SPECPLAN_KMEANS_BACKEND; docs/scale.md)")
+    parser.add_argument(
+        "--generic-tokens", default=None, metavar="DIR",
+        help="read the generic pretraining corpus from these token files, e.g. C4 streamed "
+             "from the hf source by domains.tokenizer.source_token_files "
+             "(SPECPLAN_GENERIC_TOKENS; docs/scale.md)")
+
+
+def kmeans_backend_arg(text: str) -> str:
+    """``type=`` for `--kmeans-backend`: one of `KMEANS_BACKENDS`.
+
+    Raises:
+        FlagValueError: any other name.
+    """
+    from planner.costing.numbers import FlagValueError
+
+    if text not in KMEANS_BACKENDS:
+        raise FlagValueError(f"--kmeans-backend {text!r}: choose one of "
+                             f"{', '.join(KMEANS_BACKENDS)}")
+    return text
+
+
+def apply_data_options(args: argparse.Namespace) -> None:
+    """Set ``SPECPLAN_KMEANS_BACKEND`` / ``SPECPLAN_GENERIC_TOKENS`` from the flags, for
+    this process and every process it starts (torchrun, worker pools)."""
+    from pathlib import Path
+
+    backend = getattr(args, "kmeans_backend", None)
+    if backend:
+        os.environ["SPECPLAN_KMEANS_BACKEND"] = backend
+    tokens = getattr(args, "generic_tokens", None)
+    if tokens:
+        os.environ["SPECPLAN_GENERIC_TOKENS"] = str(Path(tokens).expanduser().resolve())
+
+
 def processes_arg(text: str) -> int:
     """``type=`` for `--processes`: a whole number in [1, devices] (GPUs when there are any,
     else CPU cores), read by the one number parser.

@@ -158,6 +158,9 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if os.environ.get("RANK", "0") != "0":  # under torchrun / accelerate launch: rank 0 reports
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     try:
+        from planner.cli.launch import apply_data_options
+
+        apply_data_options(args)  # env for this process and the ones it starts
         if getattr(args, "processes", None) is not None:
             from planner.cli.launch import relaunch
 

@@ -57,9 +57,8 @@ from strategies.machinery.embeddings import (
 )
 
 if TYPE_CHECKING:
-    import torch
-
     from domains import Domain
+    from domains.token_files import BlockView
     from strategies.machinery.workspace import Workspace
 
 DEFAULT_N_INIT = 4  # k-means++ restarts
@@ -267,22 +266,28 @@ def fit_clusters(
     Raises:
         SpecplanError: no texts, or `k` larger than the number of documents.
     """
-    texts = list(texts)
-    if not texts:
+    # a lazy sequence (`DocumentTexts`, decoding from token files) is kept lazy above
+    # MINIBATCH_ABOVE documents: embedded batch by batch into a memory map
+    if not isinstance(texts, Sequence) or len(texts) <= MINIBATCH_ABOVE:
+        texts = list(texts)
+    if len(texts) == 0:
         raise SpecplanError("cannot cluster 0 documents")
     check_n_clusters(k, len(texts))  # before any embedding
+    large = len(texts) > MINIBATCH_ABOVE
+    backend = kmeans_backend() if large else "sklearn"
     key = stable_hash(KMEANS_RECIPE, _sklearn_version(), model_key(), max_length,
-                      texts_hash(texts), int(k), seed, n_init)[:32]
+                      texts_hash(texts), int(k), seed, n_init,
+                      *((_backend_tag(backend),) if large else ()))[:32]
     path = cache_dir("clusters") / f"{key}.npz"
     if cache and path.exists():
         try:
             return ClusterModel.load(path)
         except (OSError, ValueError, KeyError):
             pass
-    if len(texts) > MINIBATCH_ABOVE:  # millions: embeddings on disk, mini-batch k-means
+    if large:  # millions: embeddings on disk, mini-batch k-means (or faiss)
         emb = embed_to_disk(texts, cache_dir("embeddings", "streamed") / f"{key}.npy",
                             max_length=max_length, progress=progress)
-        centroids, labels = minibatch_kmeans(emb, k, seed=seed)
+        centroids, labels = large_kmeans(emb, k, seed=seed, backend=backend)
     else:
         emb = embed_texts(texts, max_length=max_length, cache=cache, progress=progress)
         centroids, labels = kmeans(emb, k, seed=seed, n_init=n_init)
@@ -326,6 +331,7 @@ def generic_clusters(
     n_init: int = DEFAULT_N_INIT,
     max_length: int = DEFAULT_MAX_LENGTH,
     progress: bool = False,
+    texts: Sequence[str] | None = None,
 ) -> ClusterModel:
     """k-means on (a deterministic subset of) the generic corpus's train documents.
 
@@ -334,26 +340,36 @@ def generic_clusters(
         max_docs: cluster at most this many documents (`Scale.cluster_docs`); None: all.
         seed: k-means seed.
         generic: the generic domain (default: ``get_domain("generic")``).
+        texts: the generic train texts instead of ``generic.documents("train")``: a lazy
+            sequence (`Workspace.generic_texts`, decoded from the token files) keeps the
+            corpus out of RAM.
 
     Returns:
-        A `ClusterModel` whose `doc_indices` are positions in ``generic.documents("train")``.
+        A `ClusterModel` whose `doc_indices` are positions in the generic train split.
     """
-    if generic is None:
-        from domains import get_domain
+    docs: Sequence[str]
+    if texts is not None:
+        docs = texts
+    else:
+        if generic is None:
+            from domains import get_domain
 
-        generic = get_domain("generic")
-    docs = generic.documents("train")
+            generic = get_domain("generic")
+        docs = generic.documents("train")
     idx = subset_indices(len(docs), max_docs)
-    model = fit_clusters([docs[i] for i in idx], k, seed=seed, n_init=n_init,
+    take = getattr(docs, "take", None)  # DocumentTexts: stays lazy
+    chosen = take(idx) if take is not None else [docs[i] for i in idx]
+    model = fit_clusters(chosen, k, seed=seed, n_init=n_init,
                          max_length=max_length, progress=progress)
     return ClusterModel(centroids=model.centroids, labels=model.labels,
                         max_length=model.max_length, key=model.key, doc_indices=idx)
 
 
 def workspace_clusters(ws: Workspace, k: int, *, seed: int = 0) -> ClusterModel:
-    """`generic_clusters` on the workspace's generic corpus, capped at `scale.cluster_docs`."""
-    return generic_clusters(k, max_docs=ws.scale.cluster_docs, seed=seed, generic=ws.generic,
-                            progress=ws.progress)
+    """`generic_clusters` on the workspace's generic corpus, capped at `scale.cluster_docs`;
+    the texts are decoded from the generic token files (`Workspace.generic_texts`)."""
+    return generic_clusters(k, max_docs=ws.scale.cluster_docs, seed=seed,
+                            texts=ws.generic_texts(), progress=ws.progress)
 
 
 def domain_train_documents(ws: Workspace, domain: Domain) -> list[str]:
@@ -428,12 +444,12 @@ def pool_indices(ws: Workspace, n_tokens: float, *, n_docs: int | None = None,
     smaller than the tokens to draw would turn resampling or expert pretraining into
     repeating a few hundred documents.
     """
-    offsets = ws.corpus(ws.generic, "train").offsets
-    n = len(offsets) - 1
+    lengths = ws.generic_doc_lengths  # int64 (n,), from the token files' index
+    n = int(lengths.size)
     if n_docs is not None:
         return subset_indices(n, n_docs)
     perm = np.random.default_rng(SUBSET_SEED).permutation(n)
-    cum = np.cumsum((offsets[1:] - offsets[:-1])[perm])  # pool tokens, document by document
+    cum = np.cumsum(lengths[perm])  # pool tokens, document by document
     need = int(np.searchsorted(cum, factor * n_tokens)) + 1
     return subset_indices(n, max(need, ws.scale.cluster_docs or n))
 
@@ -447,18 +463,17 @@ def generic_pool(ws: Workspace, model: ClusterModel, n_tokens: float, *,
 
     The assignments are stored beside the generic corpus's token files
     (`assignments_path`, keyed by the clustering and the pool) and read back from there:
-    importance sampling and the mixture's experts draw their documents from that file."""
-    from domains.tokenizer import token_folder
-
+    importance sampling and the mixture's experts draw their documents from that file.
+    The pool's texts are decoded from the token files a batch at a time
+    (`Workspace.generic_texts`), and above `MINIBATCH_ABOVE` documents embedded into a
+    memory map (`embeddings.embed_to_disk`), so RAM does not grow with the pool."""
     docs = pool_indices(ws, n_tokens, n_docs=n_docs, factor=factor)
-    ws.corpus(ws.generic, "train")  # the token files exist
-    base = assignments_path(token_folder(ws.generic, "train", ws.tokenizer), model)
+    base = assignments_path(ws.generic_files.folder, model)
     path = base.with_name(f"{base.stem}-pool{stable_hash(docs.tolist())[:12]}.npy")
     stored = load_assignments(path)
     if stored is not None and np.array_equal(stored[0], docs):
         return GenericPool(docs=np.asarray(stored[0]), labels=np.asarray(stored[1]))
-    texts = ws.generic.documents("train")
-    labels = model.assign([texts[i] for i in docs], progress=ws.progress)  # int64 (n,)
+    labels = assign_texts(model, ws.generic_texts(docs), name=path.stem, progress=ws.progress)
     if model.doc_indices is not None:
         fitted = model.doc_indices
         pos = np.minimum(np.searchsorted(docs, fitted), docs.size - 1)
@@ -471,11 +486,27 @@ def generic_pool(ws: Workspace, model: ClusterModel, n_tokens: float, *,
     return GenericPool(docs=np.asarray(stored[0]), labels=np.asarray(stored[1]))
 
 
+def assign_texts(model: ClusterModel, texts: Sequence[str], *, name: str,
+                 progress: bool = False) -> np.ndarray:
+    """Cluster ids, int64 (n,), of a possibly lazy sequence of texts (`DocumentTexts`):
+    up to `MINIBATCH_ABOVE` documents embedded in RAM (cached, as `ClusterModel.assign`);
+    beyond, embedded into a memory map named `name` (`embeddings.embed_to_disk`, resumable)
+    and assigned chunk by chunk, so RAM does not grow with their number."""
+    if len(texts) > MINIBATCH_ABOVE:
+        emb = embed_to_disk(texts, cache_dir("embeddings", "streamed") / f"{name}.npy",
+                            max_length=model.max_length, progress=progress)
+        return assign_chunked(emb, model.centroids)
+    return model.assign(list(texts), progress=progress)
+
+
 def cluster_blocks(ws: Workspace, model: ClusterModel, cluster: int,
-                   max_tokens: int | None = None, pool: GenericPool | None = None) -> torch.Tensor:
-    """(n, T) int64 token blocks of the generic documents in `cluster` (for experts): the
-    pool's members when a `pool` is given, else the clustered documents."""
-    import torch
+                   max_tokens: int | None = None, pool: GenericPool | None = None) -> BlockView:
+    """(n, T) token blocks of the generic documents in `cluster` (for experts): the pool's
+    members when a `pool` is given, else the clustered documents. The documents are copied
+    once, in order, into token files beside the generic ones (`Workspace.generic_selection`)
+    and read from there batch by batch (`BlockView`): the same blocks as cutting their
+    concatenated stream."""
+    from domains.token_files import BlockView
 
     if pool is not None:
         docs = pool.members(cluster)
@@ -483,9 +514,9 @@ def cluster_blocks(ws: Workspace, model: ClusterModel, cluster: int,
         docs = model.doc_indices[model.labels == cluster]
     else:
         raise SpecplanError("cluster_blocks needs a ClusterModel from generic_clusters or a pool")
-    arr = ws.corpus(ws.generic, "train").select(docs).blocks(ws.scale.small.n_ctx,
-                                                             max_tokens=max_tokens)
-    return torch.from_numpy(arr).long()
+    t = ws.scale.small.n_ctx
+    files = ws.generic_selection([np.asarray(docs)], f"{model.key[:12]}-k{model.k}-c{cluster}")
+    return BlockView(files, t, max_blocks=None if max_tokens is None else max_tokens // t)
 
 
 # ---------------------------------------------------------------------------- domain tables
@@ -532,6 +563,94 @@ def domain_cluster_table(
 MINIBATCH_ABOVE = 50_000  # documents: above this, fit_clusters uses mini-batch k-means
 MINIBATCH_SIZE = 4096  # rows per MiniBatchKMeans step (sklearn's default is 1024)
 ASSIGN_CHUNK = 65_536  # rows assigned per pass over a memory-mapped array
+
+
+KMEANS_BACKENDS = ("auto", "sklearn", "faiss")
+
+
+def kmeans_backend(name: str | None = None) -> str:
+    """The k-means engine for corpora above `MINIBATCH_ABOVE` documents: ``"sklearn"``
+    (`minibatch_kmeans`) or ``"faiss"`` (`faiss_kmeans`).
+
+    Args:
+        name: ``auto`` (faiss when it is importable, else scikit-learn), ``sklearn`` or
+            ``faiss``; default: the ``SPECPLAN_KMEANS_BACKEND`` environment variable, else
+            ``auto``.
+
+    Raises:
+        SpecplanError: an unknown name, or ``faiss`` asked for but not installed.
+    """
+    import importlib.util
+    import os
+
+    name = name or os.environ.get("SPECPLAN_KMEANS_BACKEND") or "auto"
+    if name not in KMEANS_BACKENDS:
+        raise SpecplanError(f"k-means backend must be one of {', '.join(KMEANS_BACKENDS)}, "
+                            f"got {name!r} (SPECPLAN_KMEANS_BACKEND)")
+    has_faiss = importlib.util.find_spec("faiss") is not None
+    if name == "auto":
+        return "faiss" if has_faiss else "sklearn"
+    if name == "faiss" and not has_faiss:
+        raise SpecplanError("k-means backend 'faiss' is not installed: "
+                            "pip install 'specplan[faiss]' (faiss-cpu), or choose sklearn")
+    return name
+
+
+def _backend_tag(backend: str) -> str:
+    if backend == "faiss":
+        import faiss
+
+        return f"faiss-{faiss.__version__}"
+    return "sklearn-minibatch"
+
+
+def large_kmeans(emb: np.ndarray, k: int, *, seed: int = 0,
+                 backend: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """k-means for millions of (n, d) float32 rows (a memory map) with the engine that
+    `kmeans_backend(backend)` picks: (centroids float32 (k, d) unit norm, labels int64 (n,))."""
+    if kmeans_backend(backend) == "faiss":
+        return faiss_kmeans(emb, k, seed=seed)
+    return minibatch_kmeans(emb, k, seed=seed)
+
+
+FAISS_POINTS_PER_CENTROID = 256  # faiss's own default sample cap (max_points_per_centroid)
+
+
+def faiss_kmeans(emb: np.ndarray, k: int, *, seed: int = 0, n_iter: int = 20, n_init: int = 3,
+                 points_per_centroid: int = FAISS_POINTS_PER_CENTROID
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Spherical k-means with `faiss.Kmeans` (Johnson et al. 2019) on (n, d) rows that may
+    be memory-mapped.
+
+    faiss trains on a sample of at most ``k * points_per_centroid`` rows (its own
+    subsampling rule, drawn here with a seeded generator so that only the sample is read
+    into RAM), `n_iter` Lloyd iterations with unit-norm centroids (``spherical=True``, the
+    cosine k-means of `kmeans`) from `n_init` random initialisations (faiss's ``nredo``;
+    the best objective is kept: faiss seeds with random rows, not k-means++, and one
+    start can merge two clusters); then every row is assigned by cosine in chunks
+    (`assign_chunked`). faiss runs on all cores (OpenMP).
+
+    Returns:
+        (centroids float32 (k, d) unit norm, labels int64 (n,)).
+
+    Raises:
+        SpecplanError: `k` < 1 or more clusters than rows.
+    """
+    import faiss
+
+    n, d = int(emb.shape[0]), int(emb.shape[1])
+    check_n_clusters(k, n)
+    m = min(n, int(k) * points_per_centroid)
+    rows = (np.sort(np.random.default_rng(seed).choice(n, size=m, replace=False)) if m < n
+            else np.arange(n))
+    sample = np.ascontiguousarray(emb[rows], dtype=np.float32)
+    km = faiss.Kmeans(d, int(k), niter=n_iter, nredo=n_init, seed=int(seed), spherical=True,
+                      max_points_per_centroid=points_per_centroid, verbose=False)
+    km.train(sample)
+    c = np.asarray(km.centroids, dtype=np.float32).reshape(int(k), d)
+    c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+    del sample
+    return c, assign_chunked(emb, c)
 
 
 def minibatch_kmeans(emb: np.ndarray, k: int, *, seed: int = 0, batch_size: int = MINIBATCH_SIZE,

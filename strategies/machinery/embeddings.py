@@ -223,6 +223,14 @@ def encoder_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _rows(texts: Sequence[str], start: int, stop: int) -> list[str]:
+    """texts[start:stop] as a list: one slice for a list or a lazy `DocumentTexts` (which
+    decodes the batch at once), else item by item (any other sequence)."""
+    if isinstance(texts, list | tuple) or hasattr(texts, "take"):
+        return list(texts[start:stop])
+    return [texts[i] for i in range(start, stop)]
+
+
 def embed_to_disk(
     texts: Sequence[str],
     path: str | Path,
@@ -277,7 +285,7 @@ def embed_to_disk(
                leave=False)
     for start in range(done, n, chunk_docs):
         stop = min(n, start + chunk_docs)
-        arr[start:stop] = _encode([texts[i] for i in range(start, stop)], max_length, bs,
+        arr[start:stop] = _encode(_rows(texts, start, stop), max_length, bs,
                                   False, device=device)
         arr.flush()
         atomic_write_bytes(done_path, str(stop).encode())

@@ -235,8 +235,12 @@ def generate_batch(teacher: Teacher, prompts: Sequence[Prompt], idx: Sequence[in
                       top_k=0)
     else:
         kwargs.update(do_sample=False)
+    # on a GPU, bf16 autocast where the device has it (the training loop's policy); the
+    # CPU keeps fp32 (emulated bf16 is slower there, and corpora stay as they were)
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     t0 = time.perf_counter()
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
+    with torch.random.fork_rng(devices=[]), torch.no_grad(), \
+            torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         # the batch's own seed: resumed and uninterrupted corpora are identical
         torch.manual_seed(int(stable_hash(sampling.seed, int(idx[0]), length=8), 16))
         out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)

@@ -276,9 +276,29 @@ def load_teacher(source: TeacherSource, ws: Workspace, domain: Domain, *,
         identity = {"kind": "hub", "id": source.spec,
                     "revision": getattr(model.config, "_commit_hash", None)}
     _prepare_tokenizer(tok, source.spec)
-    model.eval()
-    return Teacher(model=model, tokenizer=tok, source=source, identity=identity,
+    return Teacher(model=on_device(model), tokenizer=tok, source=source, identity=identity,
                    shape=measured_shape(model))
+
+
+def on_device(model: Any, device: Any = None) -> Any:
+    """A frozen teacher in eval mode on the device the student trains on: this process's
+    accelerator device (`distributed.device()`: CUDA device `LOCAL_RANK`, else the CPU),
+    or `device`. Its weights stay fp32; its forward passes run under the same autocast as
+    the student's (the training loop's bf16 policy, `distributed.resolve_precision`), and
+    generation autocasts to bf16 on GPUs that support it (`generation.generate_batch`).
+    A no-op on the CPU."""
+    import torch
+
+    from strategies.machinery import distributed as dist
+
+    target = torch.device(device) if device is not None else dist.device()
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    first = next(model.parameters(), None)
+    if first is not None and first.device != target:
+        model.to(target)
+    return model
 
 
 def _stamp(paths: list[Path]) -> list[tuple[str, int, int]]:
@@ -377,7 +397,7 @@ def _own_teacher(large: LargeStrategy, ws: Workspace, domain: Domain) -> Teacher
     key = own_teacher_key(large, domain, ws)
     model, result, reused = large.finetuned(
         domain, ws, desc=f"teacher large:{domain.name} fine-tune")
-    model.eval()
+    model = on_device(model)  # beside the student (loaded from disk: on the CPU)
     pre = float(large.pretrained_["record"]["flops"])
     return Teacher(
         model=model, tokenizer=ws.tokenizer, source=TeacherSource("large", "large"),

@@ -31,10 +31,10 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -44,6 +44,19 @@ from domains.errors import SpecplanError
 from strategies.machinery import distributed as dist
 
 Batch = dict[str, torch.Tensor]
+
+
+class Rows(Protocol):
+    """(n, T) training rows indexable by a tensor of row numbers: a tensor, or rows read
+    from disk on demand (`domains.token_files.BlockView` over memory-mapped token files)."""
+
+    @property
+    def shape(self) -> Any: ...
+
+    def __getitem__(self, idx: Any, /) -> torch.Tensor: ...
+
+
+Data = Rows | Mapping[str, Rows]  # what `train` and `mean_loss` read rows from
 LossFn = Callable[[torch.nn.Module, Batch], torch.Tensor]
 
 
@@ -118,13 +131,13 @@ class TrainResult:
         return asdict(self)
 
 
-def _n_rows(data: Batch) -> int:
+def _n_rows(data: Mapping[str, Rows]) -> int:
     return int(next(iter(data.values())).shape[0])
 
 
-def _as_batch(data: torch.Tensor | Batch) -> Batch:
+def _as_batch(data: Data) -> dict[str, Rows]:
     # a tensor, or any (n, T) row source indexable by a tensor of rows (token files)
-    return data if isinstance(data, dict) else {"input_ids": data}
+    return dict(data) if isinstance(data, Mapping) else {"input_ids": data}
 
 
 def batch_indices(n: int, step: int, batch_size: int, seed: int) -> torch.Tensor:
@@ -180,7 +193,7 @@ def micro_batches(batch_size: int, micro_batch_size: int | None,
 
 @torch.no_grad()
 def mean_loss(
-    model: torch.nn.Module, data: torch.Tensor | Batch, *, batch_size: int = 32,
+    model: torch.nn.Module, data: Data, *, batch_size: int = 32,
     loss_fn: LossFn | None = None,
 ) -> float:
     """Mean loss over all rows (fp32, no autocast: validation must be accurate), on the
@@ -298,10 +311,10 @@ def _total_steps(cfg: TrainConfig, tokens_per_step: int) -> int:
 
 def train(
     model: torch.nn.Module,
-    data: torch.Tensor | Batch,
+    data: Data,
     cfg: TrainConfig,
     *,
-    valid: torch.Tensor | Batch | None = None,
+    valid: Data | None = None,
     loss_fn: LossFn | None = None,
     valid_loss_fn: LossFn | None = None,
 ) -> TrainResult:

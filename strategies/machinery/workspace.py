@@ -13,12 +13,16 @@ baseline and the distillation teacher).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from domains.atomic import atomic_into
 from strategies.machinery.scales import ModelSpec, Scale, get_scale
@@ -27,9 +31,10 @@ if TYPE_CHECKING:
     import torch
 
     from domains import Domain
+    from domains.token_files import BlockView, DocumentTexts, TokenFiles
     from domains.tokenizer import TokenizedCorpus
     from strategies.base import EvalResult
-    from strategies.machinery.training import LossFn, TrainResult
+    from strategies.machinery.training import Data, LossFn, TrainResult
 
 
 def spec_of(model: Any) -> ModelSpec:
@@ -126,8 +131,78 @@ class Workspace:
     def test_blocks(self, domain: Domain) -> torch.Tensor:
         return self.blocks(domain, "test", self.scale.eval_tokens)
 
-    def generic_blocks(self, max_tokens: int | None = None) -> torch.Tensor:
-        return self.blocks(self.generic, "train", max_tokens)
+    # ------------------------------------------------------------------ the generic corpus
+    # Read from memory-mapped token files only: nothing below holds the generic corpus (its
+    # text or its token stream) in RAM, so the same code runs on C4.
+    @cached_property
+    def generic_files(self) -> TokenFiles:
+        """The generic train split as memory-mapped token files (`domains.token_files`):
+        the folder named by ``SPECPLAN_GENERIC_TOKENS`` when set (e.g. C4 tokenized by
+        `domains.tokenizer.source_token_files`; it must have been written with this
+        workspace's tokenizer), else the generic domain's train split, tokenized on first
+        use.
+
+        Raises:
+            DomainError: the folder is not finished token files of this tokenizer.
+        """
+        from domains.errors import DomainError
+        from domains.token_files import TokenFiles
+        from domains.tokenizer import split_token_files, tokenizer_hash
+
+        folder = os.environ.get("SPECPLAN_GENERIC_TOKENS")
+        if not folder:
+            return split_token_files(self.generic, "train", self.tokenizer)
+        files = TokenFiles(folder)
+        if files.index["tokenizer"] != tokenizer_hash(self.tokenizer):
+            raise DomainError(f"SPECPLAN_GENERIC_TOKENS={folder}: written with another "
+                              f"tokenizer than the {self.scale.name} scale's; tokenize again")
+        return files
+
+    @cached_property
+    def generic_doc_lengths(self) -> np.ndarray:
+        """int64 (n_docs,): tokens of every generic train document (its eos included)."""
+        return self.generic_files.doc_lengths()
+
+    def generic_texts(self, indices: Sequence[int] | np.ndarray | None = None) -> DocumentTexts:
+        """The texts of generic train documents `indices` (default: all), decoded from the
+        token files on demand, a batch at a time (`domains.token_files.DocumentTexts`)."""
+        from domains.token_files import DocumentTexts
+
+        return DocumentTexts(self.generic_files, self.tokenizer, indices)
+
+    def generic_blocks(self, max_tokens: int | None = None) -> BlockView:
+        """(n, T) blocks of the generic train stream, truncated to `max_tokens`, read from
+        the memory-mapped token files batch by batch (`BlockView`). The same rows as
+        cutting the concatenated stream while the corpus is one shard (the packaged ones:
+        `DEFAULT_SHARD_DOCS` documents per shard); beyond, a shard's remainder is dropped."""
+        from domains.errors import DomainError
+        from domains.token_files import BlockView
+
+        t = self.scale.small.n_ctx
+        view = BlockView(self.generic_files, t,
+                         max_blocks=None if max_tokens is None else int(max_tokens) // t)
+        if len(view) == 0:
+            raise DomainError(f"domain {self.generic.name!r}: the train split has fewer than "
+                              f"{t} tokens, too small for one block")
+        return view
+
+    def generic_selection(self, groups: Sequence[np.ndarray], name: str) -> TokenFiles:
+        """Token files of chosen generic documents, one shard per group (each group's
+        documents concatenated in order), written once beside the generic token files
+        (``select/<name>-<hash of the groups>``) through a memory map
+        (`domains.token_files.select_token_files`); a `BlockView` over them gives each
+        group's blocks in group order."""
+        import hashlib
+
+        from domains.token_files import select_token_files
+
+        h = hashlib.sha256()
+        for g in groups:
+            h.update(np.asarray(g, dtype=np.int64).tobytes())
+            h.update(b"|")
+        files = self.generic_files
+        return select_token_files(files, groups,
+                                  files.folder / "select" / f"{name}-{h.hexdigest()[:20]}")
 
     # ------------------------------------------------------------------ artifacts
     def artifact_dir(self, key: str) -> Path:
@@ -135,8 +210,14 @@ class Workspace:
 
         The workspace seed (model init and batch order of everything trained here) is part
         of every artifact's address, so a run with seed 1 never loads seed 0's weights,
-        whatever the strategy's own parameters say."""
-        path = self.root / "artifacts" / self.scale.name / f"seed-{self.seed}" / key
+        whatever the strategy's own parameters say. A generic corpus of one's own
+        (``SPECPLAN_GENERIC_TOKENS``) adds ``generic-<hash of its token-file index>/`` after
+        the scale, so models pretrained on it never mix with the packaged corpus's."""
+        path = self.root / "artifacts" / self.scale.name
+        if os.environ.get("SPECPLAN_GENERIC_TOKENS"):
+            index = json.dumps(self.generic_files.index, sort_keys=True).encode()
+            path = path / f"generic-{hashlib.sha256(index).hexdigest()[:12]}"
+        path = path / f"seed-{self.seed}" / key
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -199,7 +280,7 @@ class Workspace:
     def pretrain_lm(
         self,
         spec: ModelSpec,
-        data: torch.Tensor | dict[str, torch.Tensor],
+        data: Data,
         *,
         key: str,
         n_tokens: float,
@@ -223,7 +304,7 @@ class Workspace:
             return self._pretrain_lm(spec, data, path, n_tokens=n_tokens, desc=desc, lr=lr,
                                      model=model, loss_fn=loss_fn, seed_offset=seed_offset)
 
-    def _pretrain_lm(self, spec: ModelSpec, data: torch.Tensor | dict[str, torch.Tensor],
+    def _pretrain_lm(self, spec: ModelSpec, data: Data,
                      path: Path, *, n_tokens: float, desc: str, lr: float | None, model: Any,
                      loss_fn: LossFn | None, seed_offset: int) -> tuple[Any, dict[str, Any]]:
         from strategies.machinery.models import build_model

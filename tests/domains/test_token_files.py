@@ -127,3 +127,96 @@ def test_the_training_loop_reads_blocks_from_token_files(tok, tmp_path: Path) ->
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         torch.testing.assert_close(pa, pb, rtol=0, atol=0)
     assert mean_loss(a, view) == pytest.approx(mean_loss(b, view[0 : len(view)]))
+
+
+# ---------------------------------------------------------------------------- streams, hf
+def test_a_stream_is_tokenized_shard_by_shard_and_resumes(tok, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import domains.token_files as TF
+    from domains.token_files import DocumentTexts, write_stream_token_files
+
+    docs = _docs(25)
+
+    def broken():  # noqa: ANN202  (the network drops after 15 documents)
+        yield from docs[:15]
+        raise ConnectionError("connection reset by peer")
+
+    with pytest.raises(DomainError, match=r"input stream c4 \(documents 10-19\): cannot be "
+                                          r"read \(ConnectionError.*1 finished shard"):
+        write_stream_token_files(tmp_path / "tf", broken, tok, name="c4", docs_per_shard=10)
+    with pytest.raises(DomainError, match=r"interrupted \(1 shards finished\)"):
+        TokenFiles(tmp_path / "tf")
+    encoded: list[int] = []
+    real = TF._encode_shard
+    monkeypatch.setattr(TF, "_encode_shard",
+                        lambda texts, *a: (encoded.append(len(texts)), real(texts, *a))[1])
+    files = write_stream_token_files(tmp_path / "tf", lambda: iter(docs), tok, name="c4",
+                                     docs_per_shard=10)
+    assert encoded == [10, 5]  # the finished shard was skipped, not tokenized again
+    assert files.n_shards == 3 and files.n_docs == 25
+    np.testing.assert_array_equal(files.gather_docs(np.arange(25))[0].astype(np.int32),
+                                  encode_documents(docs, tok).tokens)
+    assert list(DocumentTexts(files, tok)) == docs  # byte-level BPE round-trips the text
+    with pytest.raises(DomainError, match="another tokenizer or corpus"):
+        write_stream_token_files(tmp_path / "tf", lambda: iter(docs), tok, name="pile")
+
+
+def test_hf_source_streams_into_token_files(tok, tmp_path: Path) -> None:
+    """The generic corpus from the `hf` source (C4's format: one "text" field per row),
+    streamed with `datasets` (streaming=True) from a local JSONL mirror, offline."""
+    pytest.importorskip("datasets")
+    from domains import get_domain
+    from domains.cleaning import normalize_text
+    from domains.token_files import DocumentTexts
+    from domains.tokenizer import source_token_files
+
+    rows = [{"text": f"  web page {i}:\n\n\n" + "some c4 text " * (1 + i % 4),
+             "url": f"https://example.org/{i}"} for i in range(23)]
+    rows.append({"text": "short", "url": "x"})  # below generic's min_chars: dropped
+    path = tmp_path / "c4-en-train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    generic = get_domain("generic", source="hf", hf_path=path)
+    files = source_token_files(generic, tok, folder=tmp_path / "c4", docs_per_shard=10)
+    assert [s["n_docs"] for s in files.index["shards"]] == [10, 10, 3]
+    assert list(DocumentTexts(files, tok)) == [normalize_text(r["text"]) for r in rows[:23]]
+    again = source_token_files(generic, tok, folder=tmp_path / "c4", docs_per_shard=10)
+    assert again.index == files.index  # finished: opened, not read again
+
+
+def test_the_workspace_reads_the_generic_corpus_from_a_token_folder(
+        tok, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from planner.testing import micro_scale
+    from strategies.machinery.workspace import Workspace
+
+    ws = Workspace(micro_scale(), root=tmp_path / "ws", progress=False)
+    docs = _docs(300)
+    folder = tmp_path / "mine"
+    write_token_files(folder, chunk_documents(docs, 100), ws.tokenizer)
+    monkeypatch.setenv("SPECPLAN_GENERIC_TOKENS", str(folder))
+    assert ws.generic_files.folder == folder and ws.generic_files.n_docs == 300
+    assert ws.generic_texts([5, 200])[:] == [docs[5], docs[200]]
+    # models pretrained on it live apart from the packaged corpus's
+    assert ws.artifact_dir("small-x").parent.parent.name.startswith("generic-")
+    other = Workspace(micro_scale(), root=tmp_path / "ws", progress=False)
+    write_token_files(tmp_path / "other", chunk_documents(docs, 100), tok)
+    monkeypatch.setenv("SPECPLAN_GENERIC_TOKENS", str(tmp_path / "other"))
+    with pytest.raises(DomainError, match="another tokenizer"):
+        other.generic_files  # noqa: B018
+
+
+def test_local_shards_stream_into_token_files_one_per_file(tok, tmp_path: Path) -> None:
+    from domains import get_domain
+    from domains.token_files import DocumentTexts
+    from domains.tokenizer import source_token_files
+
+    src = tmp_path / "shards"
+    src.mkdir()
+    docs = _docs(30)
+    for i in range(3):
+        (src / f"part{i}.jsonl").write_text(
+            "".join(json.dumps({"body": d}) + "\n" for d in docs[i * 10 : (i + 1) * 10]))
+    mine = get_domain(f"mine={src}", text_field="body")
+    files = source_token_files(mine, tok, folder=tmp_path / "tf")
+    assert [s["input"] for s in files.index["shards"]] == [str(p) for p in
+                                                           sorted(src.glob("*.jsonl"))]
+    assert list(DocumentTexts(files, tok)) == docs

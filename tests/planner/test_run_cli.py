@@ -52,9 +52,15 @@ def test_strategies_does_not_import_torch() -> None:
          "'n_pretrain_tokens' parameter of SmallStrategy"),
         (["--strategy", "small", "--domain", "news", "--param", "colour=red"],
          "has no parameter 'colour'"),
+        (["--strategy", "small", "--domain", "news", "--kmeans-backend", "scipy"],
+         "--kmeans-backend 'scipy': choose one of auto, sklearn, faiss"),
+        (["--strategy", "small", "--domain", "news", "--generic-tokens", "/no/such/folder"],
+         "/no/such/folder: no token files"),
     ],
 )
-def test_bad_input_one_line_nonzero(args, message, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_one_line_nonzero(args, message, capsys, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    for var in ("SPECPLAN_GENERIC_TOKENS", "SPECPLAN_KMEANS_BACKEND"):  # the flags set them
+        monkeypatch.setenv(var, "")
     rc, _, err = _run(["run", *args, "--root", str(tmp_path), "--quiet",
                        "--storage", f"sqlite:///{tmp_path}/s.db"], capsys)
     assert rc == 2
@@ -166,3 +172,26 @@ def test_large_run_shares_its_kept_weights_on_disk(capsys, tmp_path, tiny_ws) ->
     kept = root / "artifacts" / "tiny" / "seed-0" / rec["info"]["finetune_artifact"]
     assert saved.samefile(kept / "model.safetensors") and saved.stat().st_nlink == 2
     assert GPT2LMHeadModel.from_pretrained(rec["model_path"]).num_parameters() > 0
+
+
+def test_unreadable_generic_token_shard_is_one_line(capsys, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A generic corpus on disk (--generic-tokens, or SPECPLAN_GENERIC_TOKENS) with a
+    truncated shard, then an unfinished one: one line naming the file (or the folder),
+    exit 2, before any training."""
+    from domains.token_files import chunk_documents, write_token_files
+    from strategies.machinery.workspace import Workspace
+
+    docs = [f"generic document {i} with a few words of text" for i in range(40)]
+    folder = tmp_path / "c4-tokens"
+    write_token_files(folder, chunk_documents(docs, 20), Workspace("tiny").tokenizer)
+    monkeypatch.setenv("SPECPLAN_GENERIC_TOKENS", "")  # the flag sets it; undone after
+    (folder / "shard-00001.bin").write_bytes(b"\x00")
+    args = ["run", "--strategy", "small", "--domain", "news", "--quiet", "--root",
+            str(tmp_path / "root"), "--storage", f"sqlite:///{tmp_path}/s.db"]
+    rc, _, err = _run([*args, "--generic-tokens", str(folder)], capsys)
+    assert rc == 2 and "Traceback" not in err
+    assert "shard-00001.bin: missing or truncated" in err and len(err.strip().splitlines()) == 1
+    index = json.loads((folder / "index.json").read_text())
+    (folder / "index.json").write_text(json.dumps({**index, "complete": False}))
+    rc, _, err = _run(args, capsys)
+    assert rc == 2 and "tokenization was interrupted" in err and "rerun it to resume" in err

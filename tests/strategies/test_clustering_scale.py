@@ -85,3 +85,43 @@ def test_generic_pool_reads_the_assignments_stored_beside_the_token_files(
     again = C.generic_pool(ws, model, 4096)
     np.testing.assert_array_equal(again.labels, 1 - pool.labels)
     C.save_assignments(path, docs, labels)  # leave the session's workspace as it was
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """True when two labelings are the same partition, up to the cluster numbering."""
+    pairs = {(int(x), int(y)) for x, y in zip(a, b, strict=True)}
+    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+def test_faiss_and_minibatch_kmeans_agree_on_separated_clusters(tmp_path: Path) -> None:
+    pytest.importorskip("faiss", reason="faiss-cpu not installed (pip install 'specplan[faiss]')")
+    truth, emb = _blobs(tmp_path, n=6000, k=4)
+    c_faiss, l_faiss = C.large_kmeans(emb, 4, seed=0, backend="faiss")
+    c_sk, l_sk = C.large_kmeans(emb, 4, seed=0, backend="sklearn")
+    assert c_faiss.shape == (4, 16) and l_faiss.dtype == np.int64
+    np.testing.assert_allclose(np.linalg.norm(c_faiss, axis=1), 1.0, rtol=1e-5)
+    assert _same_partition(l_faiss, truth) and _same_partition(l_sk, truth)
+    # the centroids match too, once the clusters are paired up (cosine > 0.99)
+    order = (c_faiss @ c_sk.T).argmax(1)
+    assert sorted(order.tolist()) == [0, 1, 2, 3]
+    assert np.min(np.sum(c_faiss * c_sk[order], axis=1)) > 0.99
+    with pytest.raises(C.SpecplanError, match="n_clusters"):
+        C.faiss_kmeans(emb[:2], 3)
+
+
+def test_kmeans_backend_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "faiss" else real(name, *a))
+    assert C.kmeans_backend("auto") == "sklearn"  # faiss absent: scikit-learn
+    assert C.kmeans_backend("sklearn") == "sklearn"
+    with pytest.raises(C.SpecplanError, match=r"specplan\[faiss\]"):
+        C.kmeans_backend("faiss")
+    monkeypatch.setenv("SPECPLAN_KMEANS_BACKEND", "scipy")
+    with pytest.raises(C.SpecplanError, match="SPECPLAN_KMEANS_BACKEND"):
+        C.kmeans_backend()
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: object() if name == "faiss" else real(name, *a))
+    assert C.kmeans_backend("auto") == "faiss"  # installed: faiss

@@ -197,3 +197,20 @@ def test_teacher_and_student_artifacts_are_shared(runs: dict[str, Any], ws: Any)
     # both distillation runs used the one fine-tuned teacher (cached per domain)
     assert runs[0.0][1].cost.components["teacher_finetune"] == pytest.approx(
         runs[0.5][1].cost.components["teacher_finetune"])
+
+
+def test_the_teacher_is_frozen_on_the_students_device() -> None:
+    """`teachers.on_device`: eval mode, no gradients, moved to the given device (the
+    accelerator's by default: the CPU here); the GPU path runs in benchmarks/bench_gpu.py."""
+    from transformers import GPT2Config
+
+    from strategies.machinery import distributed as dist
+    from strategies.machinery.teachers import on_device
+
+    teacher = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=64,
+                                         n_positions=8)).train()
+    assert on_device(teacher) is teacher
+    assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+    assert {p.device for p in teacher.parameters()} == {dist.device()}
+    on_device(teacher, "meta")  # any other device: the weights follow
+    assert {p.device.type for p in teacher.parameters()} == {"meta"}

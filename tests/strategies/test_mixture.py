@@ -100,7 +100,7 @@ def pretrained(micro_ws: Any) -> tuple[MixtureStrategy, list[dict[str, Any]]]:
     original = micro_ws.pretrain_lm
 
     def spy(spec: Any, data: Any, **kw: Any) -> Any:
-        calls.append({"data": data.clone(), **kw})
+        calls.append({"data": data[:].clone(), **kw})
         return original(spec, data, **kw)
 
     micro_ws.pretrain_lm = spy

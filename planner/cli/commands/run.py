@@ -20,7 +20,7 @@ from planner.cli.commands._common import (
     seeds_of,
     tokens_arg,
 )
-from planner.cli.launch import add_processes
+from planner.cli.launch import add_data_options, add_processes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_files_options(parser)
     add_storage(parser)
     add_processes(parser)
+    add_data_options(parser)
     add_json(parser)
 
 

@@ -25,7 +25,7 @@ from planner.cli.commands._common import (
     tokens_arg,
 )
 from planner.cli.commands.worker import add_fault_options, fault_settings
-from planner.cli.launch import add_processes
+from planner.cli.launch import add_data_options, add_processes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_files_options(parser)
     add_storage(parser)
     add_processes(parser)
+    add_data_options(parser)
     add_json(parser)
 
 
