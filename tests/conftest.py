@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -70,3 +73,29 @@ def tiny_ws_8k(specplan_cache: Path, tmp_path_factory: pytest.TempPathFactory,
 
     return Workspace("tiny", root=tmp_path_factory.mktemp("tiny-8k-ws"),
                      n_domain_tokens=8192, progress=False)
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """`tmpfs(size)` mounts a real tmpfs of `size` (mount's syntax: "64k", "700k") under
+    `tmp_path` and returns its path; every one is unmounted after the test. Skips, saying
+    why, where a tmpfs cannot be mounted (not root, or no permission): the full-disk tests."""
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("a real full disk needs `mount -t tmpfs` (root); not root here")
+        path = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
+        path.mkdir(parents=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                               str(path)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
+        mounted.append(path)
+        return path
+
+    try:
+        yield mount
+    finally:
+        for path in reversed(mounted):
+            subprocess.run(["umount", "-l", str(path)], capture_output=True)
