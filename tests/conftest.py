@@ -65,6 +65,17 @@ def tiny_ws(specplan_cache: Path, tmp_path_factory: pytest.TempPathFactory, torc
 
 
 @pytest.fixture(scope="session")
+def tiny_small_biomedical(tiny_ws, biomedical_domain):  # type: ignore[no-untyped-def]
+    """`small` at `tiny` pretrained in `tiny_ws` and fine-tuned on biomedical, trained once
+    for the session: (strategy, specialized model). The Table 4 baselines and the
+    early-stopping test read the same fine-tune; treat both as read-only."""
+    from strategies.small import SmallStrategy
+
+    s = SmallStrategy(scale="tiny").pretrain(tiny_ws)
+    return s, s.specialize(biomedical_domain, tiny_ws)
+
+
+@pytest.fixture(scope="session")
 def tiny_ws_8k(specplan_cache: Path, tmp_path_factory: pytest.TempPathFactory,
                torch_threads: None):  # type: ignore[no-untyped-def]
     """`tiny` models and schedule with 8k domain tokens, so each fine-tune is ~30 steps
