@@ -110,3 +110,20 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
     finally:
         for path in reversed(mounted):
             subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+@pytest.fixture
+def fast_faults() -> Callable[[str], None]:
+    """`fast_faults(storage)` writes fault settings into the results store at `storage`
+    (`planner.experiments.worker.enqueue` with nothing to queue): a run whose process was
+    killed is found dead 3 s after its last heartbeat. With the defaults (60 s / 180 s) a
+    rerun after a SIGKILL sits idle for 3 minutes first: the kill-and-resume tests."""
+
+    def write(storage: str) -> None:
+        from planner.experiments.store import open_study
+        from planner.experiments.worker import Faults, enqueue
+
+        enqueue(open_study(storage), storage, [],
+                faults=Faults(heartbeat_interval=1, grace_period=3))
+
+    return write
