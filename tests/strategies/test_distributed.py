@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -77,8 +76,7 @@ def _run(processes: int, root: Path, cache: Path, **env: str) -> dict:  # type: 
     return _record(p.stdout)
 
 
-def test_two_processes_match_one_and_resume_after_a_kill(
-        cache: Path, tmp_path: Path, fast_faults: Callable[[str], None]) -> None:
+def test_two_processes_match_one_and_resume_after_a_kill(cache: Path, tmp_path: Path) -> None:
     # one process with the global batch of 16 in 2 micro-batches of 8 (gradient
     # accumulation) sums the gradients in the same order as 2 processes of 8 each
     one = _run(1, tmp_path / "one", cache, SPECPLAN_MICRO_BATCH="8")
@@ -90,7 +88,6 @@ def test_two_processes_match_one_and_resume_after_a_kill(
 
     # a 2-process run killed once its first checkpoint is on disk, then run again
     root = tmp_path / "killed"
-    fast_faults(f"sqlite:///{root}/runs.db")  # the rerun finds the killed run dead in seconds
     proc = subprocess.Popen(_cmd(2, root), env=_env(cache), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, cwd=tmp_path, start_new_session=True)
     deadline = time.monotonic() + 300
