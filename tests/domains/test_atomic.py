@@ -10,8 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,24 +26,10 @@ from domains.atomic import (
 from domains.errors import SpecplanError
 
 
-def _tmpfs(path: Path, size: str) -> Iterator[Path]:
-    path.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0:
-        pytest.skip("a real full disk needs `mount -t tmpfs` (root); not root here")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
+def small_disk(tmpfs: Callable[[str], Path]) -> Path:
     """A 64 KiB file system."""
-    yield from _tmpfs(tmp_path / f"disk-{uuid.uuid4().hex[:6]}", "64k")
+    return tmpfs("64k")
 
 
 def _leftovers(folder: Path) -> list[str]:

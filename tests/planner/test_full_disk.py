@@ -4,10 +4,7 @@ finished work kept. Skipped (with the reason) where a tmpfs cannot be mounted.""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,28 +12,14 @@ import pytest
 from planner.cli import main
 
 
-def _tmpfs(path: Path, size: str) -> Iterator[Path]:
-    path.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0:
-        pytest.skip("a real full disk needs `mount -t tmpfs` (root); not root here")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+@pytest.fixture
+def disk_100k(tmpfs: Callable[[str], Path]) -> Path:
+    return tmpfs("100k")
 
 
 @pytest.fixture
-def disk_100k(tmp_path: Path) -> Iterator[Path]:
-    yield from _tmpfs(tmp_path / f"d{uuid.uuid4().hex[:6]}", "100k")
-
-
-@pytest.fixture
-def disk_700k(tmp_path: Path) -> Iterator[Path]:
-    yield from _tmpfs(tmp_path / f"d{uuid.uuid4().hex[:6]}", "700k")
+def disk_700k(tmpfs: Callable[[str], Path]) -> Path:
+    return tmpfs("700k")
 
 
 def _one_error_line(err: str, command: str) -> str:

@@ -107,13 +107,17 @@ def _checkpoints(root: Path) -> list[Path]:
     return list(root.glob("artifacts/tiny/**/checkpoint/state.json"))
 
 
-def test_sigkill_then_resume_then_reuse(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_sigkill_then_resume_then_reuse(tmp_path, fast_faults) -> None:  # type: ignore[no-untyped-def]
     """Kill `specplan run` mid-training (SIGKILL); the rerun resumes from the last
-    checkpoint; a third run reuses the stored result without training."""
+    checkpoint; a third run reuses the stored result without training. (Pretraining and
+    domain data capped as in tests/strategies/test_distributed.py: ~60 pretraining steps,
+    checkpoints every 10, a 4k-token fine-tune; the full tiny run adds nothing here.)"""
     storage = f"sqlite:///{tmp_path}/runs.db"
     cmd = [sys.executable, "-m", "planner.cli", "run", "--strategy", "small", "--domain",
-           "news", "--scale", "tiny", "--root", str(tmp_path), "--storage", storage]
-    env = {**os.environ, "SPECPLAN_CHECKPOINT_EVERY": "5", "SPECPLAN_THREADS": "1"}
+           "news", "--scale", "tiny", "--param", "n_pretrain_tokens=60000",
+           "--domain-tokens", "4096", "--root", str(tmp_path), "--storage", storage]
+    env = {**os.environ, "SPECPLAN_CHECKPOINT_EVERY": "10", "SPECPLAN_THREADS": "1"}
+    fast_faults(storage)  # the rerun finds the killed run dead in seconds
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while not _checkpoints(tmp_path) and time.time() < deadline and proc.poll() is None:
@@ -162,10 +166,10 @@ def test_large_run_shares_its_kept_weights_on_disk(capsys, tmp_path, tiny_ws) ->
     tiny workspace root: its large pretraining is shared with the strategy tests.)"""
     from transformers import GPT2LMHeadModel
 
-    root = tiny_ws.root
+    root = tiny_ws.root  # a 4k-token fine-tune: the link, not the fit, is checked here
     rc, _, err = _run(["run", "--strategy", "large", "--domain", "news", "--quiet",
-                       "--root", str(root), "--storage", f"sqlite:///{tmp_path}/s.db"],
-                      capsys)
+                       "--domain-tokens", "4096", "--root", str(root),
+                       "--storage", f"sqlite:///{tmp_path}/s.db"], capsys)
     assert rc == 0, err
     rec = load_runs(f"sqlite:///{tmp_path}/s.db").iloc[0]
     saved = Path(rec["model_path"]) / "model.safetensors"

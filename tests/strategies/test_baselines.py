@@ -15,9 +15,10 @@ from strategies.small_nopt import SmallNoPretrainStrategy
 
 
 @pytest.fixture(scope="module")
-def results(tiny_ws, biomedical_domain):  # type: ignore[no-untyped-def]
-    out = {}
-    for cls in (SmallStrategy, SmallNoPretrainStrategy, LargeStrategy):
+def results(tiny_ws, biomedical_domain, tiny_small_biomedical):  # type: ignore[no-untyped-def]
+    small, model = tiny_small_biomedical  # the session's fine-tune (also test_measurements')
+    out = {"small": (model, small.evaluate(model, biomedical_domain, tiny_ws))}
+    for cls in (SmallNoPretrainStrategy, LargeStrategy):
         s = cls(scale="tiny").pretrain(tiny_ws)
         model = s.specialize(biomedical_domain, tiny_ws)
         out[cls.name] = (model, s.evaluate(model, biomedical_domain, tiny_ws))

@@ -14,9 +14,9 @@ from strategies.small import SmallStrategy
 AVAILABLE = list_strategies(available_only=True)
 
 
-def test_tiny_finetune_ends_by_early_stopping_before_its_cap(tiny_ws, biomedical_domain) -> None:  # type: ignore[no-untyped-def]
-    s = SmallStrategy(scale="tiny").pretrain(tiny_ws)  # shared with test_baselines
-    model = s.specialize(biomedical_domain, tiny_ws)
+def test_tiny_finetune_ends_by_early_stopping_before_its_cap(  # type: ignore[no-untyped-def]
+        tiny_ws, biomedical_domain, tiny_small_biomedical) -> None:
+    model = tiny_small_biomedical[1]  # `small`'s fine-tune, shared with test_baselines
     info = model.info
     blocks = tiny_ws.train_blocks(biomedical_domain).shape[0]
     cap = round(tiny_ws.scale.finetune_max_epochs * blocks / tiny_ws.scale.batch_size)
