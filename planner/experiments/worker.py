@@ -12,9 +12,10 @@ queued in the results store and workers pull them.
 3. a `Worker` claims WAITING trials one at a time (WAITING -> RUNNING: exactly one worker
    wins a trial), sends heartbeats while it trains, and stores the finished record in the
    same trial (COMPLETE). It fails stale trials (a worker that died: no heartbeat for the
-   grace period) so that Optuna's retry callback queues them again, at most `max_retry`
-   times; the retry resumes from the training checkpoints when the artifact folder is
-   shared. A worker pulls until nothing it may run is waiting or running;
+   grace period, or at once when the worker was a process of this host, in this PID
+   namespace, that no longer exists) so that Optuna's retry callback queues them again, at
+   most `max_retry` times; the retry resumes from the training checkpoints when the
+   artifact folder is shared. A worker pulls until nothing it may run is waiting or running;
 4. `run_queued` enqueues, runs `workers` local workers (this process for one; spawned
    processes otherwise) and collects the records from the store.
 
@@ -320,6 +321,7 @@ class Worker:
         self.keys = set(keys) if keys is not None else None
         self.host = socket.gethostname()
         self.name = name or f"{self.host}:{os.getpid()}"
+        self.pid_namespace = pid_namespace()
         self.faults = faults or Faults()
         self.poll_s = poll_s
         self.root = root
@@ -379,6 +381,41 @@ class Worker:
         with warnings.catch_warnings(), store_lock(self.storage):
             warnings.simplefilter("ignore")  # ExperimentalWarning
             retry_locked(lambda: optuna.storages.fail_stale_trials(study))
+        self._fail_dead_here(study)
+
+    def _fail_dead_here(self, study: Any) -> None:
+        """Fail, at once, the RUNNING trials whose worker was a process of this host and
+        PID namespace that no longer exists (a `specplan run` killed or crashed here), and
+        queue them again through the store's retry callback, as `fail_stale_trials` does
+        after the grace period. A worker on another host, or in another container sharing
+        the host name, is left to the heartbeat."""
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        from planner.experiments.store import retry_locked, store_lock
+
+        storage = study._storage
+        callback = (storage.get_heartbeat_stale_trial_callback()
+                    if hasattr(storage, "get_heartbeat_stale_trial_callback") else None)
+        if callback is None:  # no heartbeats, no retries: the run is not ours to requeue
+            return
+        failed = []
+        with store_lock(self.storage):
+            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            for t in running:
+                pid = dead_local_worker(t.user_attrs, self.host, self.pid_namespace)
+                if pid is None:
+                    continue
+                try:
+                    retry_locked(partial(storage.set_trial_user_attr, t._trial_id, "error",
+                                         f"worker {self.host}:{pid} is no longer running"))
+                    if retry_locked(partial(storage.set_trial_state_values, t._trial_id,
+                                            state=TrialState.FAIL)):
+                        failed.append(t._trial_id)
+                except UpdateFinishedTrialError:  # finished meanwhile, or failed by another
+                    continue
+        for trial_id in failed:
+            callback(study, storage.get_trial(trial_id))
 
     def _claim(self, study: Any) -> Any:
         """WAITING -> RUNNING on one of this worker's trials, or None. The storage decides
@@ -413,6 +450,20 @@ class Worker:
         return None
 
     # ------------------------------------------------------------------ one run
+    def _sign(self, storage: Any, trial_id: int, tries: int) -> dict[str, Any]:
+        """Record who runs the trial (worker, host, tries; and the PID namespace, which lets
+        a worker on this host fail the trial at once if this process dies). Returns the
+        fields the stored record repeats."""
+        from planner.experiments.store import retry_locked
+
+        who = {"worker": self.name, "host": self.host, "tries": tries}
+        for k, v in who.items():
+            retry_locked(partial(storage.set_trial_user_attr, trial_id, k, v))
+        if self.pid_namespace is not None:
+            retry_locked(partial(storage.set_trial_user_attr, trial_id, "pid_namespace",
+                                 self.pid_namespace))
+        return who
+
     def _execute(self, study: Any, trial: Any, report: WorkerReport) -> None:
         from optuna.trial import TrialState
 
@@ -422,9 +473,7 @@ class Worker:
         frozen = storage.get_trial(trial._trial_id)
         spec = RunSpec.from_attrs(frozen.user_attrs["run_spec"])
         tries = len(retry_history(frozen)) + 1
-        who = {"worker": self.name, "host": self.host, "tries": tries}
-        for k, v in who.items():
-            retry_locked(partial(storage.set_trial_user_attr, trial._trial_id, k, v))
+        who = self._sign(storage, trial._trial_id, tries)
         self._last_family = spec.family
         label = spec.label()
         retry = f" (try {tries})" if tries > 1 else ""
@@ -505,6 +554,45 @@ class Worker:
                                 f"queued one ({spec.run_key}): the domain's files or the "
                                 "strategy's code differ on this machine")
         return measure(strategy, domain, ws, root=root, run_key=key)
+
+
+def pid_namespace() -> str | None:
+    """This process's PID namespace (Linux: ``pid:[inode]``), or None where unknown. Two
+    containers that share a host name have different ones."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether `pid` is a live (not zombie) process of this PID namespace."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    try:  # a killed child its parent has not reaped yet is a zombie: dead
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def dead_local_worker(attrs: dict[str, Any], host: str, namespace: str | None) -> int | None:
+    """The PID of a trial's worker when it ran on `host` in PID `namespace` and that
+    process no longer exists, else None (another host or namespace, a worker named by the
+    user, a process still running, or no namespace to compare)."""
+    worker = str(attrs.get("worker") or "")
+    if (namespace is None or attrs.get("host") != host
+            or attrs.get("pid_namespace") != namespace or not worker.startswith(f"{host}:")):
+        return None
+    pid_text = worker[len(host) + 1:]
+    if not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return None
+    pid = int(pid_text)
+    return None if _process_exists(pid) else pid
 
 
 def store_record(study: Any, trial: Any, record: dict[str, Any]) -> None:

@@ -209,6 +209,66 @@ def test_a_dead_workers_run_is_retried_a_bounded_number_of_times(kind: str,
     assert "no retry left" in queue_state(study).failed["k"]
 
 
+SIGNED_HOLDER = """
+import sys, time
+from planner.experiments.store import open_study
+from planner.experiments.worker import Worker
+url = sys.argv[1]
+study = open_study(url, create=False)
+worker = Worker(url)
+trial = worker._claim(study)
+worker._sign(study._storage, trial._trial_id, 1)
+print("claimed", trial.number, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_run_whose_local_worker_died_is_retried_at_once(kind: str, tmp_path: Path) -> None:
+    """A worker process of this host that died holding a run (a killed `specplan run`): the
+    next worker here fails the run and queues it again at once, not after the 180 s grace
+    period; a live worker's run and another host's are left alone."""
+    from optuna.trial import TrialState
+
+    from planner.experiments.store import open_study
+    from planner.experiments.worker import (
+        RunSpec,
+        Worker,
+        dead_local_worker,
+        enqueue,
+        pid_namespace,
+    )
+
+    url = (f"sqlite:///{tmp_path / 'runs.db'}" if kind == "sqlite"
+           else f"journal:///{tmp_path / 'runs.log'}")
+    enqueue(open_study(url), url, [RunSpec(strategy="small", domain="news", scale="tiny",
+                                           seed=0, run_key="k", root=str(tmp_path))])
+    holder = subprocess.Popen([sys.executable, "-c", SIGNED_HOLDER, url], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().startswith("claimed")
+    # the defaults (`Faults`): 60 s heartbeats, 180 s grace period, 2 retries
+    study = open_study(url, create=False, heartbeat_interval=60, grace_period=180, max_retry=2)
+    checker = Worker(url)
+    checker._fail_stale(study)  # the holder is alive: nothing happens
+    assert [t.state.name for t in _trials(url)] == ["RUNNING"]
+    holder.kill()
+    holder.wait()
+    checker._fail_stale(study)
+    trials = _trials(url)
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]
+    assert trials[0].user_attrs["error"] == (f"worker {checker.host}:{holder.pid} "
+                                             "is no longer running")
+    assert trials[1].system_attrs["retry_history"] == [0]
+    # another host, another PID namespace, a live process: never failed here
+    attrs = dict(trials[0].user_attrs)
+    assert dead_local_worker(attrs, checker.host, pid_namespace()) == holder.pid
+    assert dead_local_worker({**attrs, "host": "elsewhere"}, checker.host, pid_namespace()) is None
+    assert dead_local_worker({**attrs, "pid_namespace": "pid:[1]"}, checker.host,
+                             pid_namespace()) is None
+    alive = {**attrs, "worker": f"{checker.host}:{os.getppid()}"}
+    assert dead_local_worker(alive, checker.host, pid_namespace()) is None
+
+
 # ---------------------------------------------------------------------- real sweeps
 def _checkpoints(root: Path) -> list[Path]:
     return list(root.glob("artifacts/tiny/**/checkpoint/state.json"))  # seed-<n>/<key>/
