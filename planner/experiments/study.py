@@ -9,8 +9,11 @@ and news with seeds 0, 1, 2:
 
 - **main**: small, small_nopt, large, distillation, importance_sampling, hypernetwork and
   mixture with the scale's 16,384 domain tokens;
-- **data size**: small, hypernetwork and mixture again with 4,096 domain tokens (does the
-  pn/mix gain over SLM shrink with data?);
+- **data size**: small, hypernetwork and mixture again with 8,192 domain tokens (does the
+  pn/mix gain over SLM shrink with data?). 8,192 is the smallest power of two at which
+  every packaged domain supplies the 5 training documents a cluster histogram needs
+  (`strategies.machinery.clustering.MIN_HISTOGRAM_DOCS`): legal's documents are long, 3
+  of them start within its first 4,096 `tiny` tokens and 5 within 8,192;
 - **budget**: small and mixture with half and twice the generic pretraining tokens (three
   budgets with the main runs).
 
@@ -67,7 +70,7 @@ class StudyConfig:
     scale: str = "tiny"
     domains: Sequence[str] = ("biomedical", "legal", "news")
     seeds: Sequence[int] = (0, 1, 2)
-    small_domain_tokens: int = 4_096
+    small_domain_tokens: int = 8_192
     budget_factors: Sequence[float] = (0.5, 1.0, 2.0)
     storage: str | None = None
     root: str | Path = ".specplan"
