@@ -117,7 +117,7 @@ def resolve_precision(precision: str, width: int, device_type: str) -> str:
     and the model is at least `CPU_BF16_MIN_WIDTH` wide. Measured with one thread on this
     project's amx_bf16 CPU (CPU seconds, batch 8 x 128 tokens): 6x256 2.8k -> 4.6k
     tokens/s; the `demo` large model (4x224) 270-278 -> 194-220 ms per training step and
-    358-378 -> 218-274 ms per 32-block evaluation; the `demo` small model (2x128) 83-86 vs
+    358-378 -> 218-274 ms per 32-block evaluation; the former `demo` small model (2x128) 83-86 vs
     78-83 ms per step (no gain: the casts cost what the matmuls save). Decided at run
     time, per process.
     """
