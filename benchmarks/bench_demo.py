@@ -13,6 +13,17 @@ line: wall seconds, CPU seconds of the command and its children (user + system, 
 shows it), and the command's exit status. The user cache (tokenizer, embeddings;
 `SPECPLAN_CACHE`) is kept unless `--cold-cache` points it at an empty folder.
 A measurement, not a test: nothing here asserts a time.
+
+On a shared machine the wall time says little; the runs' own CPU seconds do. After the
+command, the clone's results store (``specplan.db``) is read and the JSON line also gets
+``runs_cpu_s`` (the sum of every stored run's CPU seconds, `cpu_s` in its record: one
+torch thread per worker, so a run's CPU seconds are its wall time on an idle core),
+``runs_cpu_s_by_strategy`` and ``runs_cpu_s_by_phase`` (pretrain / specialize / evaluate),
+and ``idle_wall_estimate_s``: the command's CPU seconds outside the runs (set-up,
+tokenizer, corpora, embedding the generic corpus before the workers start, the report;
+serial) plus the runs' CPU seconds divided by the workers (2 on a 2-core machine). That
+estimate assumes the two workers stay busy until the end; the wall time on an idle
+machine is the measurement.
 """
 
 from __future__ import annotations
@@ -62,13 +73,46 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(json.dumps({"cmd": args.cmd, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-                      "cpus": os.cpu_count(), "load_before": load_before,
-                      "load_after": os.getloadavg(), "cold_cache": args.cold_cache,
-                      "returncode": proc.returncode}))
+    out = {"cmd": args.cmd, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+           "cpus": os.cpu_count(), "load_before": load_before,
+           "load_after": os.getloadavg(), "cold_cache": args.cold_cache,
+           "returncode": proc.returncode}
+    out.update(runs_cpu(clone / "specplan.db", cpu, workers=min(2, os.cpu_count() or 1)))
+    print(json.dumps(out))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return proc.returncode
+
+
+def runs_cpu(db: Path, total_cpu: float, workers: int) -> dict[str, object]:
+    """CPU seconds of the stored runs (see the module docstring); empty without a store."""
+    if not db.is_file():
+        return {}
+    import sqlite3
+    from collections import defaultdict
+
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT a.trial_id, a.key, a.value_json FROM trial_user_attributes a "
+                           "JOIN trials t ON t.trial_id = a.trial_id WHERE t.state = 'COMPLETE' "
+                           "AND a.key IN ('strategy', 'cpu_s', 'phase_cpu_s')").fetchall()
+    finally:
+        con.close()
+    trials: dict[int, dict[str, object]] = defaultdict(dict)
+    for tid, key, value in rows:
+        trials[tid][key] = json.loads(value)
+    by_strategy: dict[str, float] = defaultdict(float)
+    by_phase: dict[str, float] = defaultdict(float)
+    for t in trials.values():
+        if isinstance(t.get("cpu_s"), (int, float)):
+            by_strategy[str(t.get("strategy"))] += float(t["cpu_s"])  # type: ignore[arg-type]
+        for phase, value in dict(t.get("phase_cpu_s") or {}).items():  # type: ignore[call-overload]
+            by_phase[phase] += float(value)
+    runs = sum(by_strategy.values())
+    return {"runs": len(trials), "runs_cpu_s": round(runs, 1),
+            "runs_cpu_s_by_strategy": {k: round(v, 1) for k, v in sorted(by_strategy.items())},
+            "runs_cpu_s_by_phase": {k: round(v, 1) for k, v in sorted(by_phase.items())},
+            "idle_wall_estimate_s": round(max(0.0, total_cpu - runs) + runs / workers, 1)}
 
 
 if __name__ == "__main__":

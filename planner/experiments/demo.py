@@ -184,61 +184,28 @@ def prepare_shared(cfg: DemoConfig) -> None:
     ws.corpus(ws.generic, "train")
 
 
-def measured_narrative(summary: pd.DataFrame, table: pd.DataFrame, scale: str) -> list[str]:
+def measured_narrative(summary: pd.DataFrame, table: pd.DataFrame,
+                       scale: str | None = None) -> list[str]:
     """What the measurements say, in sentences built from them (never from expectations):
-    the best strategy within the inference cap and which are within noise of it (the
-    seeds' min-max intervals overlap), how many fine-tunes converged, and the pretraining
-    regime (generic tokens per parameter, against the paper's 360-1,440)."""
-    from strategies.machinery.scales import get_scale
+    `planner.reports.runs.measured_findings` (the report shows the same sentences). The
+    best strategy within the inference cap and which are within noise of it, whether the
+    compute was equal, how many fine-tunes converged, and the pretraining regime in tokens
+    per parameter of each strategy's runs, against the paper's 360-1,440. `scale` (kept for
+    callers) keeps only that scale's rows."""
+    from planner.reports.runs import measured_findings
 
-    out: list[str] = []
-    ranked = summary.dropna(subset=["rank"]).sort_values("rank")
-    if len(ranked):
-        best = ranked.iloc[0]
-        seeds = int(best.n_seeds) if best.n_seeds == best.n_seeds else 0
-        spread = (f", {best.macro_ppl_min:.2f}-{best.macro_ppl_max:.2f} over {seeds} seeds"
-                  if seeds > 1 else " (one seed: no spread)")
-        out.append(f"Best measured within the inference cap (the small model's size): "
-                   f"{best.strategy} (macro perplexity {best.macro_ppl:.2f}{spread}).")
-        pre = ranked["pretraining_flops"].astype(float)
-        if len(ranked) > 1 and pre.max() > 1.1 * max(pre.min(), 1.0):
-            parts = ", ".join(f"{r.strategy} {float(r.pretraining_flops):.3g}"
-                              for r in ranked.itertuples())
-            out.append(f"Not at equal pretraining compute (FLOPs: {parts}): the ranking "
-                       "compares strategies at the budgets each was given.")
-        elif len(ranked) > 1:
-            out.append("The strategies within the cap had equal pretraining compute "
-                       "(within 10%).")
-        ties = [str(r.strategy) for r in ranked.iloc[1:].itertuples()
-                if r.within_noise is True]
-        if ties:
-            out.append(f"Within noise of it (min-max over seeds overlap): {', '.join(ties)}; "
-                       "their order is not established by these runs.")
-        elif seeds > 1:
-            out.append("No other strategy within the cap overlaps it over the seeds.")
-    if "converged" in table and table["converged"].astype(str).str.contains("/").any():
-        done = table["converged"].dropna().astype(str).str.split("/")
-        ok = sum(int(a) for a, _ in done)
-        total = sum(int(b) for _, b in done)
-        out.append(f"Fine-tunes that converged (ended by early stopping, best step before the "
-                   f"last): {ok} of {total}.")
-    try:
-        sc = get_scale(scale)
-        tpp = sc.pretrain_tokens / sc.small.n_params
-        out.append(f"Pretraining regime: {tpp:.1f} generic tokens per small-model parameter "
-                   f"(each of the mixture's {sc.n_clusters} experts: {tpp / sc.n_clusters:.1f}); "
-                   "the paper's small model sees 360-1,440. At this starved budget the paper's "
-                   "own Table 8 has SLM-mix behind SLM (19.82 vs 19.31 at 100 GPUh): "
-                   "orderings measured here are this regime's, not the paper's.")
-    except Exception:  # noqa: BLE001 - a custom scale name: no regime line
-        pass
-    return out
+    if scale is not None and len(summary) and (summary["scale"] == scale).any():
+        summary = summary[summary["scale"] == scale]
+        table = table[table["scale"] == scale]
+    return measured_findings(summary, table)
 
 
 def format_measured(summary: pd.DataFrame, table: pd.DataFrame) -> str:
     """The measured results as a text table: perplexity per domain (mean over seeds),
-    macro-average with its min-max over seeds, FLOPs per bucket and the served model's
-    size (what `specplan demo` prints); ``~`` marks a strategy within noise of the best."""
+    macro-average with its min-max over seeds, FLOPs per bucket, the served model's generic
+    pretraining tokens per parameter (`planner.reports.runs.pretraining_tokens_per_param`),
+    converged fine-tunes and the served model's size (what `specplan demo` prints); ``~``
+    marks a strategy within noise of the best."""
     if len(table) == 0:
         return "no measured runs"
     from planner.costing.numbers import format_number
@@ -250,7 +217,8 @@ def format_measured(summary: pd.DataFrame, table: pd.DataFrame) -> str:
     head = (f"{'strategy':<24}" + "".join(pad(shorten(d, width), width + 1, right=True)
                                           for d in domains)
             + f"{'macro':>8}{'min-max over seeds':>20}"
-            + f"{'pretrain FLOPs':>16}{'spec FLOPs/dom':>16}{'params':>9}")
+            + f"{'pretrain FLOPs':>16}{'tok/param':>10}{'spec FLOPs/dom':>16}{'conv':>7}"
+            + f"{'params':>9}")
     lines = [head, "-" * len(head)]
     from planner.costing.budget import format_params
 
@@ -264,15 +232,21 @@ def format_measured(summary: pd.DataFrame, table: pd.DataFrame) -> str:
         lo, hi = getattr(r, "macro_ppl_min", None), getattr(r, "macro_ppl_max", None)
         spread = (f"{lo:.2f}-{hi:.2f}" if lo is not None and lo == lo and r.n_seeds > 1
                   else "-")
+        tpp = getattr(r, "pretraining_tokens_per_param", float("nan"))
+        tpp_text = f"{tpp:.2g}" if tpp == tpp and tpp is not None else "-"
+        conv = str(getattr(r, "converged", "") or "-")
         lines.append(f"{r.strategy + mark:<24}{cells}{r.macro_ppl:>8.2f}{spread:>20}"
-                     f"{format_number(r.pretraining_flops):>16}"
-                     f"{format_number(r.specialization_flops):>16}"
+                     f"{format_number(r.pretraining_flops):>16}{tpp_text:>10}"
+                     f"{format_number(r.specialization_flops):>16}{conv:>7}"
                      f"{format_params(r.inference_params):>9}")
     if (summary["within_cap"] == False).any():  # noqa: E712 - a nullable column
         lines.append("* serves a model larger than the small one: over the inference cap")
     if (summary.get("within_noise") == True).any():  # noqa: E712 - a nullable column
         lines.append("~ within noise of the best strategy within the cap (seed intervals "
                      "overlap)")
+    lines.append("tok/param: generic pretraining tokens per served parameter (a mixture: its "
+                 "expert's share; the paper's small model: 360-1,440); conv: fine-tunes ended "
+                 "by early stopping / runs")
     return "\n".join(lines)
 
 
@@ -311,7 +285,7 @@ def run_demo(cfg: DemoConfig | None = None, *, echo: Callable[[str], None] = pri
     echo(f"Measured at scale {cfg.scale!r} (test perplexity per domain; macro = exp of the "
          "mean log perplexity):")
     echo(format_measured(report.summary, report.runs))
-    for line in measured_narrative(report.summary, report.runs, cfg.scale):
+    for line in report.findings:
         echo(line)
     echo("")
     b = budget

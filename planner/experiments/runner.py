@@ -75,10 +75,20 @@ def measure(strategy: Any, domain: Any, ws: Any, *, root: Path, run_key: str,
     keeps it as the trial's user attributes). Nothing is written to the store here."""
     from strategies.machinery import distributed as dist
 
-    t0 = time.perf_counter()
-    strategy.pretrain(ws)
-    model = strategy.specialize(domain, ws)
+    t0, c0 = time.perf_counter(), time.process_time()
+    phases: dict[str, float] = {}  # CPU seconds of this process per phase
+
+    def mark(phase: str, since: float) -> float:
+        now = time.process_time()
+        phases[phase] = now - since
+        return now
+
+    strategy.pretrain(ws)  # loads the shared pretraining, or trains it (this run pays)
+    c1 = mark("pretrain", c0)
+    model = strategy.specialize(domain, ws)  # per-domain pretraining, fine-tune, test before
+    c2 = mark("specialize", c1)
     result = strategy.evaluate(model, domain, ws)
+    mark("evaluate", c2)
     wall = time.perf_counter() - t0
     model_path = root / "models" / run_key
     if dist.is_main_process():  # under accelerate launch / torchrun: only it writes
@@ -108,7 +118,11 @@ def measure(strategy: Any, domain: Any, ws: Any, *, root: Path, run_key: str,
         "steps": model.info.get("finetune_steps"),
         "best_step": model.info.get("finetune_best_step"),
         "converged": model.info.get("finetune_converged"),
-        "wall_s": wall, "model_path": str(model_path),
+        "wall_s": wall,
+        # CPU seconds of this process (all its threads): with one torch thread per worker,
+        # what the run takes on an idle core whatever else shares the machine
+        "cpu_s": time.process_time() - c0, "phase_cpu_s": phases,
+        "model_path": str(model_path),
         "datetime": time.strftime("%Y-%m-%dT%H:%M:%S"), "versions": versions(),
         "info": model.info, "data": domain.card(),
     }

@@ -9,8 +9,11 @@ and news with seeds 0, 1, 2:
 
 - **main**: small, small_nopt, large, distillation, importance_sampling, hypernetwork and
   mixture with the scale's 16,384 domain tokens;
-- **data size**: small, hypernetwork and mixture again with 4,096 domain tokens (does the
-  pn/mix gain over SLM shrink with data?);
+- **data size**: small, hypernetwork and mixture again with 8,192 domain tokens (does the
+  pn/mix gain over SLM shrink with data?). 8,192 is the smallest power of two at which
+  every packaged domain supplies the 5 training documents a cluster histogram needs
+  (`strategies.machinery.clustering.MIN_HISTOGRAM_DOCS`): legal's documents are long, 3
+  of them start within its first 4,096 `tiny` tokens and 5 within 8,192;
 - **budget**: small and mixture with half and twice the generic pretraining tokens (three
   budgets with the main runs).
 
@@ -31,7 +34,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Claim", "RunSpec", "StudyConfig", "claims", "claims_frame", "format_claims",
+__all__ = ["Claim", "RunSpec", "StudyConfig", "claims", "claims_frame", "compute_rows",
+           "format_claims",
            "plan_runs", "run_study", "write_study_report"]
 
 # in the order they run: the cheap baselines first, importance sampling (which embeds the
@@ -66,7 +70,7 @@ class StudyConfig:
     scale: str = "tiny"
     domains: Sequence[str] = ("biomedical", "legal", "news")
     seeds: Sequence[int] = (0, 1, 2)
-    small_domain_tokens: int = 4_096
+    small_domain_tokens: int = 8_192
     budget_factors: Sequence[float] = (0.5, 1.0, 2.0)
     storage: str | None = None
     root: str | Path = ".specplan"
@@ -385,14 +389,59 @@ def _budget_claims(pairs: Sequence[tuple[RunSpec, dict[str, Any]]], doms: list[s
     return out
 
 
-def format_claims(table: Sequence[Claim], *, markdown: bool = True) -> str:
-    """The claim table as Markdown (claim | paper | measured | verdict | seeds)."""
+def format_claims(table: Sequence[Claim], *, markdown: bool = True,
+                  pairs: Sequence[tuple[RunSpec, dict[str, Any]]] | None = None) -> str:
+    """The claim table as Markdown (claim | paper | measured | verdict | seeds); with the
+    study's (spec, record) `pairs`, followed by the compute table (`compute_rows`): each
+    strategy's pretraining FLOPs and tokens per parameter, so no claim is read without
+    the compute behind it."""
     lines = ["| claim | paper | measured (mean [min-max] over seeds) | verdict | seeds |",
              "|---|---|---|---|---|"]
     for c in table:
         lines.append(f"| {c.claim} | {c.paper} | {c.measured} | **{c.verdict}** | {c.seeds} |")
     notes = [f"- {c.claim}: {c.note}" for c in table if c.note]
-    return "\n".join(lines + ([""] + notes if notes else []))
+    out = lines + ([""] + notes if notes else [])
+    rows = compute_rows(pairs) if pairs else []
+    if rows:
+        out += ["", "Compute behind the claims (mean over the runs of each row):", "",
+                "| part | strategy | domain tokens | pretraining FLOPs | tokens / served param "
+                "| converged | runs | CPU s per run |", "|---|---|---|---|---|---|---|---|"]
+        out += [f"| {r['part']} | {r['strategy']}{r['variant']} | {r['n_domain_tokens']:,} | "
+                f"{r['pretraining_flops']:.3g} | {r['tokens_per_param']:.2g} | "
+                f"{r['converged']} | {r['runs']} | {r['cpu_s']} |" for r in rows]
+    return "\n".join(out)
+
+
+def compute_rows(pairs: Sequence[tuple[RunSpec, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per study part x strategy x parameters x domain-data size: the mean
+    pretraining FLOPs, the served model's generic pretraining tokens per parameter
+    (`planner.reports.runs.pretraining_tokens_per_param`; a mixture: its expert's share;
+    importance sampling: its per-domain pretraining, charged to specialization), the
+    converged fine-tunes, the runs and their mean CPU seconds (``-`` for runs stored before
+    CPU seconds were recorded)."""
+    from planner.reports.runs import pretraining_tokens_per_param
+
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for spec, rec in pairs:
+        groups.setdefault((spec.part, spec.strategy, spec.params, spec.n_domain_tokens),
+                          []).append(rec)
+    rows = []
+    for (part, strategy, params, tokens), recs in groups.items():
+        cpu = [float(r["cpu_s"]) for r in recs if r.get("cpu_s") is not None]
+        conv = [r.get("converged") for r in recs if r.get("converged") is not None]
+        rows.append({
+            "part": part, "strategy": strategy,
+            "variant": "".join(f" ({k}={v:,})" if isinstance(v, int) else f" ({k}={v})"
+                               for k, v in params),
+            "n_domain_tokens": int(tokens),
+            "pretraining_flops": sum(float(r.get("pretraining_flops") or 0.0) for r in recs)
+            / len(recs),
+            "tokens_per_param": sum(pretraining_tokens_per_param(r) for r in recs) / len(recs),
+            "converged": f"{sum(bool(c) for c in conv)}/{len(recs)}" if conv else "-",
+            "runs": len(recs),
+            "cpu_s": f"{sum(cpu) / len(cpu):.0f}" if cpu else "-",
+        })
+    return rows
 
 
 def claims_frame(table: Sequence[Claim]) -> Any:

@@ -91,6 +91,8 @@ def format_cell(value: Any, kind: str = "") -> str:
         return f"{int(value):,}"
     if kind == "s":
         return f"{float(value):.0f}"
+    if kind == "ratio":
+        return f"{float(value):.3g}"
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
@@ -118,9 +120,10 @@ TABLE_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("n_seeds", "seeds", "int"), ("within_noise", "within noise of #1", ""),
         ("macro_ppl_before_finetune", "before fine-tuning", "ppl"),
         ("pretraining_flops", "pretraining FLOPs", "flops"),
+        ("pretraining_tokens_per_param", "pretraining tokens / served param", "ratio"),
         ("specialization_flops", "specialization FLOPs / domain", "flops"),
         ("inference_params", "served params", "params"), ("within_cap", "within cap", ""),
-        ("wall_s", "wall s", "s")],
+        ("converged", "converged", ""), ("wall_s", "wall s", "s")],
     "runs": [
         ("scale", "scale", ""), ("strategy", "strategy", ""), ("domain", "domain", ""),
         ("test_ppl", "test ppl", "ppl"), ("test_ppl_min", "min", "ppl"),
@@ -129,6 +132,7 @@ TABLE_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("test_ppl_before_finetune", "before ft", "ppl"),
         ("finetune_gain_pct", "ft gain", "pct"),
         ("pretraining_flops", "pretraining FLOPs", "flops"),
+        ("pretraining_tokens_per_param", "pretraining tokens / served param", "ratio"),
         ("specialization_flops", "specialization FLOPs", "flops"),
         ("inference_params", "served params", "params"),
         ("inference_flops_per_token", "FLOPs / token", "flops"), ("wall_s", "wall s", "s"),

@@ -89,6 +89,8 @@ def _section_table(report: Report, name: str) -> HtmlTable | None:
     frame = getattr(report, name)
     if name in ("clusters", "summary", "runs", "claims") and not len(frame):
         return None  # the section says so in words
+    if name == "summary":  # what the runs show, in sentences built from them
+        return _table(frame, name, summary=" ".join(report.findings))
     if name != "measured_vs_predicted" or not len(frame):
         return _table(frame, name)
     ref = frame[frame["source"] == "paper Table 8"]

@@ -126,6 +126,8 @@ def write_pdf(report: Report, path: str | Path) -> Path:
             continue
         if name == "measured_vs_predicted" and len(frame):
             frame = frame[frame["source"] == "your runs"]
+        if name == "summary" and report.findings:  # the sentences, then the table
+            pages += _text_pages("What the measured runs show", list(report.findings))
         pages += _text_pages(title, _text_table(frame, name), wrap=False)
     with atomic_open(path, "wb") as f, PdfPages(f) as pdf:
         for lines in pages:

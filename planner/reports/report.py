@@ -38,7 +38,12 @@ from planner.reports.planning import (
     recommendation_table,
 )
 from planner.reports.provenance import provenance_table
-from planner.reports.runs import measured_domain_costs, runs_table, strategy_summary
+from planner.reports.runs import (
+    measured_domain_costs,
+    measured_findings,
+    runs_table,
+    strategy_summary,
+)
 
 if TYPE_CHECKING:
     from planner.costing.budget import Budget
@@ -64,6 +69,9 @@ class Report:
         claims: `specplan study`'s claim table (claim, paper, measured, verdict, seeds);
             empty unless the study built the report.
         notes: warnings in plain words (diffuse domains, budgets that do not fit, ...).
+        findings: what the measured runs show, in sentences built only from them
+            (`planner.reports.runs.measured_findings`: best within the cap, within noise,
+            equal compute or not, converged fine-tunes, tokens per parameter).
         recommendation_text: the recommendation as `specplan recommend` prints it.
         advice: the per-domain advice (`planner.search.per_domain.DomainAdvice`) when the
             report knows the user's domains: then the set's answer is the headline and
@@ -91,6 +99,7 @@ class Report:
     provenance: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     recommendation_text: str = ""
+    findings: list[str] = field(default_factory=list)
     # the paper's orderings claim by claim (`planner.experiments.study.claims_frame`)
     claims: pd.DataFrame = field(default_factory=pd.DataFrame)
     decision_map_domains: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -141,6 +150,7 @@ def build_report(*, runs: pd.DataFrame, storage: str | None = None,
     except SpecplanError as err:
         notes.append(f"No strategy fits the budget: {err}")
     table = runs_table(runs)
+    summary = strategy_summary(table)
     clusters = cluster_table(runs)
     notes += cluster_notes(clusters)
     for r in table.itertuples():
@@ -150,7 +160,8 @@ def build_report(*, runs: pd.DataFrame, storage: str | None = None,
     return Report(
         title=title, generated=time.strftime("%Y-%m-%d %H:%M:%S"),
         storage=display_url(storage) if storage else storage,  # never print a password
-        budget=budget, recommendation=rec, runs=table, summary=strategy_summary(table),
+        budget=budget, recommendation=rec, runs=table, summary=summary,
+        findings=measured_findings(summary, table),
         recommendation_frame=recommendation_table(rec) if rec is not None
         else pd.DataFrame(),
         decision_map=decision_map(budget, model, n_points=n_points, seed=seed),

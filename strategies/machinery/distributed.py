@@ -103,14 +103,23 @@ def shard_rows(n: int) -> slice:
     return slice(min(n, r * per), min(n, (r + 1) * per))
 
 
+#: the narrowest model trained under bf16 autocast on a CPU with native bf16 (measured at
+#: 128, 224 and 256 wide: see `resolve_precision`)
+CPU_BF16_MIN_WIDTH = 224
+
+
 def resolve_precision(precision: str, width: int, device_type: str) -> str:
     """The training precision: "fp32" or "bf16".
 
     "auto" picks bf16 autocast on a CUDA device that supports it; on a CPU, bf16 only
     where it pays off: the CPU has native bf16 instructions (avx512_bf16 / amx_bf16; one
     without emulates it 10-15x slower than fp32, measured 4x256 at 513 vs 7,781 us/token)
-    and the model is at least 256 wide (below that the casts cost more than they save:
-    2.8k -> 4.6k tokens/s at 6x256). Decided at run time, per process.
+    and the model is at least `CPU_BF16_MIN_WIDTH` wide. Measured with one thread on this
+    project's amx_bf16 CPU (CPU seconds, batch 8 x 128 tokens): 6x256 2.8k -> 4.6k
+    tokens/s; the `demo` large model (4x224) 270-278 -> 194-220 ms per training step and
+    358-378 -> 218-274 ms per 32-block evaluation; the former `demo` small model (2x128) 83-86 vs
+    78-83 ms per step (no gain: the casts cost what the matmuls save). Decided at run
+    time, per process.
     """
     if precision != "auto":
         return precision
@@ -118,7 +127,7 @@ def resolve_precision(precision: str, width: int, device_type: str) -> str:
         import torch
 
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if width >= 256 and cpu_has_native_bf16() else "fp32"
+    return "bf16" if width >= CPU_BF16_MIN_WIDTH and cpu_has_native_bf16() else "fp32"
 
 
 def cpu_has_native_bf16() -> bool:

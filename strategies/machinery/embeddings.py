@@ -12,13 +12,18 @@
   a domain document's opening (a PubMed title and first sentences, a regulation article's
   heading) carries its topic.
 - Cached as ``.npy`` under ``cache_dir()/embeddings/<model key>-L<max_length>/``, by content:
-  see `embed_texts`. About 25 documents per second per core on a CPU.
+  see `embed_texts`. On a CPU with native bf16 instructions (avx512_bf16 / amx_bf16) the
+  encoder runs under bf16 autocast (`cpu_precision`): measured on this project's 2-core
+  machine (one thread, 256 generic documents), 106 documents per CPU second against 36 in
+  fp32, with every vector within cosine 0.99998 of the fp32 one. The precision is part of
+  `model_key`, so bf16 and fp32 vectors never share a cache entry.
 
 Importing this module never imports torch (the encoder is loaded on first use).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 from collections.abc import Sequence
@@ -58,12 +63,28 @@ def model_dir() -> Path:
     raise SpecplanError(f"the {MODEL_PACKAGE!r} package has no model/config.json; reinstall it")
 
 
+@functools.cache
+def cpu_precision() -> str:
+    """The encoder's precision on a CPU: ``"bf16"`` (autocast) where the CPU has native bf16
+    matrix instructions (`strategies.machinery.distributed.cpu_has_native_bf16`; the
+    encoder is 384 wide, above the 256 from which bf16 pays off for training), else
+    ``"fp32"``. Measured: 3x fewer CPU seconds per document (module docstring)."""
+    from strategies.machinery.distributed import cpu_has_native_bf16
+
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
 def model_key() -> str:
-    """Names the encoder in cache keys: package version + weight file size + recipe."""
+    """Names the encoder in cache keys: package version + weight file size + recipe + the
+    CPU precision (`cpu_precision`; the fp32 key is the one used before bf16 existed)."""
     folder = model_dir()
     weights = folder / "model.safetensors"
     size = weights.stat().st_size if weights.exists() else -1
-    return stable_hash(MODEL_PACKAGE, metadata.version(MODEL_PACKAGE), size, EMBED_RECIPE)[:16]
+    parts: tuple[object, ...] = (MODEL_PACKAGE, metadata.version(MODEL_PACKAGE), size,
+                                 EMBED_RECIPE)
+    if cpu_precision() != "fp32":
+        parts += (f"cpu-{cpu_precision()}",)
+    return stable_hash(*parts)[:16]
 
 
 def _encoder(device: str = "cpu") -> tuple[Any, Any]:
@@ -97,6 +118,7 @@ def _encode(texts: Sequence[str], max_length: int, batch_size: int, progress: bo
     from tqdm.auto import tqdm
 
     tok, model = _encoder(device)
+    autocast = not device.startswith("cuda") and cpu_precision() == "bf16"
     dim = int(model.config.hidden_size)
     out = np.zeros((len(texts), dim), dtype=np.float32)
     # Longest first: a batch of similar lengths pads little (2-3x faster on mixed corpora).
@@ -110,7 +132,8 @@ def _encode(texts: Sequence[str], max_length: int, batch_size: int, progress: bo
             idx = order[start : start + batch_size]
             enc = tok([texts[i][:char_cap] for i in idx], padding=True, truncation=True,
                       max_length=max_length, return_tensors="pt").to(device)
-            hidden = model(**enc).last_hidden_state.float()  # (B, L, 384)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                hidden = model(**enc).last_hidden_state.float()  # (B, L, 384)
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
             # Mean over real word pieces (sentence-transformers' pooling), then unit norm.
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, 384)

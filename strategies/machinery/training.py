@@ -6,7 +6,7 @@ progress bar, and safetensors checkpoints that a killed run resumes from.
 
 Devices and processes (`accelerate.Accelerator`): the model is placed on the process's
 device (its CUDA device, else the CPU); bf16 autocast is chosen at run time (GPUs with
-bf16, CPUs with native bf16 from width 256 up: `distributed.resolve_precision`); under
+bf16, CPUs with native bf16 from width 224 up: `distributed.resolve_precision`); under
 `accelerate launch` / `torchrun` the model is wrapped in DDP (NCCL on GPUs, gloo on CPUs).
 The **global batch** (`batch_size` sequences) is the same whatever the number of
 processes W: every process draws the same global batch of row numbers from (seed, step),
@@ -162,7 +162,7 @@ def resolve_precision(precision: str, model: torch.nn.Module,
                       device_type: str = "cpu") -> str:
     """The precision "auto" resolves to on `device_type` for `model`
     (`distributed.resolve_precision`: bf16 on GPUs with it, and on CPUs with native bf16
-    for models at least 256 wide)."""
+    for models at least `distributed.CPU_BF16_MIN_WIDTH` (224) wide)."""
     width = getattr(getattr(model, "config", None), "n_embd", 0) or 0
     return dist.resolve_precision(precision, int(width), device_type)
 

@@ -62,6 +62,8 @@ def test_planted_topics_are_recovered() -> None:
 
 
 def test_embeddings_are_unit_norm_padding_free_and_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    # fp32: the pooling is checked to 1e-4 (bf16 rounds padded batches differently, ~1e-3)
+    monkeypatch.setattr(E, "cpu_precision", lambda: "fp32")
     texts = ["A short one.", "A much longer sentence about galaxies, telescopes and comets "
              "that needs many more word pieces than the first."]
     together = C.embed_texts(texts)
@@ -232,3 +234,16 @@ def test_fewer_documents_than_clusters_warns(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.warns(C.ClusteringWarning, match="5 documents for 8 clusters"):
         ids = C.domain_cluster_ids(model, texts)
     assert ids.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_cpu_bf16_embeddings_match_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bf16 autocast (CPUs with native bf16) gives the fp32 encoder's vectors, within a
+    cosine of 0.9999, and its own cache key."""
+    texts, _ = planted_corpus(per_topic=2)
+    monkeypatch.setattr(E, "cpu_precision", lambda: "fp32")
+    fp32, key32 = E._encode(texts, 128, 8, False), E.model_key()
+    monkeypatch.setattr(E, "cpu_precision", lambda: "bf16")
+    bf16, key16 = E._encode(texts, 128, 8, False), E.model_key()
+    assert key16 != key32
+    np.testing.assert_allclose(np.linalg.norm(bf16, axis=1), 1.0, rtol=0, atol=1e-5)
+    assert float((fp32 * bf16).sum(axis=1).min()) > 0.9999

@@ -58,16 +58,21 @@ def _converged(value: Any) -> str:
 
 
 def format_runs(runs: Any) -> str:
-    """The runs as a text table, oldest first."""
+    """The runs as a text table, oldest first: test perplexity before and after
+    fine-tuning, whether the fine-tune converged, pretraining FLOPs and the served model's
+    generic pretraining tokens per parameter (``tok/param``,
+    `planner.reports.runs.pretraining_tokens_per_param`; the paper's small model: 360-1,440),
+    specialization FLOPs, parameters served, wall and CPU seconds of the run."""
     from planner.reports.fonts import pad, shorten
+    from planner.reports.runs import pretraining_tokens_per_param
 
     if len(runs) == 0:
         return "no stored runs"
     order = runs.sort_values("datetime", na_position="first", kind="stable")
     head = (f"{'when':<19}  {'scale':<6} {'strategy':<23} {'domain':<16} {'seed':>4} "
             f"{'test ppl':>9} {'before ft':>9} {'conv':>4} {'pretrain FLOPs':>14} "
-            f"{'spec FLOPs':>10} {'params':>8} {'wall s':>7}  {'run key':<16} {'tries':>5}  "
-            "worker")
+            f"{'tok/param':>9} {'spec FLOPs':>10} {'params':>8} {'wall s':>7} {'cpu s':>6}  "
+            f"{'run key':<16} {'tries':>5}  worker")
     lines = [head, "-" * len(head)]
 
     def num(value: Any, spec: str) -> str:
@@ -83,8 +88,10 @@ def format_runs(runs: Any) -> str:
             f"{num(r.get('test_ppl_before_finetune'), '.2f'):>9} "
             f"{_converged(r.get('converged')):>4} "
             f"{num(r.get('pretraining_flops'), 'eng'):>14} "
+            f"{num(pretraining_tokens_per_param(r), '.2g'):>9} "
             f"{num(r.get('specialization_flops'), 'eng'):>10} "
-            f"{num(r.get('inference_params'), ',.0f'):>8} {num(r.get('wall_s'), '.0f'):>7}  "
+            f"{num(r.get('inference_params'), ',.0f'):>8} {num(r.get('wall_s'), '.0f'):>7} "
+            f"{num(r.get('cpu_s'), '.0f'):>6}  "
             f"{str(r.get('run_key')):<16} {num(r.get('tries'), '.0f'):>5}  "
             f"{_text(r.get('worker'))}")
     return "\n".join(lines)

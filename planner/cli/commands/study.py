@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         pairs, failures, wall = run_study(cfg, echo=(lambda _: None) if args.json else print)
     table = claims(pairs, cfg)
-    text = format_claims(table)
+    text = format_claims(table, pairs=pairs)
     if args.out:
         from pathlib import Path
 
