@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from strategies.machinery import clustering as C
-from strategies.machinery.embeddings import embed_texts, embed_to_disk
+from strategies.machinery.embeddings import cpu_precision, embed_texts, embed_to_disk
 
 
 def _blobs(tmp_path: Path, n: int = 6000, k: int = 3, d: int = 16) -> tuple[np.ndarray, Any]:
@@ -64,7 +64,14 @@ def test_embeddings_stream_to_disk_and_resume_by_chunk(tmp_path: Path) -> None:
     emb = embed_to_disk(again, path, chunk_docs=8)
     assert min(again.read) == 8  # the first chunk was not embedded again
     assert isinstance(emb, np.memmap) and emb.shape == (20, 384)
-    np.testing.assert_allclose(emb, embed_texts(docs, cache=False), atol=1e-5)
+    # fp32: the same vectors; under bf16 autocast (CPUs with native bf16) a vector depends on
+    # the padding of its batch at bf16's resolution (2^-8 relative): within cosine 0.9999
+    whole = embed_texts(docs, cache=False)
+    if cpu_precision() == "fp32":
+        np.testing.assert_allclose(emb, whole, atol=1e-5)
+    else:
+        np.testing.assert_array_less(1 - 1e-4, (np.asarray(emb) * whole).sum(1))
+        np.testing.assert_allclose(emb, whole, atol=4e-3)
 
 
 def test_generic_pool_reads_the_assignments_stored_beside_the_token_files(
