@@ -17,8 +17,9 @@ planning names (costing, reference, performance, search) never import torch.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from domains.lazy import lazy_attribute, lazy_dir
 
 if TYPE_CHECKING:
     from planner.costing import (
@@ -392,12 +393,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _EXPORTS, name)
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return lazy_dir(__name__, _EXPORTS)

@@ -8,8 +8,9 @@ short.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from domains.lazy import lazy_attribute, lazy_dir
 
 if TYPE_CHECKING:
     from strategies.base import Cost, EvalResult, NotFittedError, SpecializedModel, Strategy
@@ -46,12 +47,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _EXPORTS, name)
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return lazy_dir(__name__, _EXPORTS)
