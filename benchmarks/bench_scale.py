@@ -51,31 +51,32 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _status_mb(field: str) -> float | None:
+    """A memory field of Linux's /proc/self/status in MB (`VmHWM`, `RssAnon`), or None
+    where there is no such file or field."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def _peak_rss_mb() -> float:
     """This process's peak RSS in MB: Linux's VmHWM, which starts afresh at exec (the
     `ru_maxrss` of a child can carry its parent's peak from before the exec); elsewhere
     `ru_maxrss`."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _rss_anon_mb() -> float:
     """Anonymous resident memory now (Linux RssAnon, MB): what the process itself holds,
     without the file pages of memory maps, which the kernel reclaims at will; 0 elsewhere."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("RssAnon:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    anon = _status_mb("RssAnon")
+    return anon if anon is not None else 0.0
 
 
 def _shard_docs(i: int, n_docs: int) -> list[str]:
